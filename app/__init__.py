@@ -1,0 +1,1 @@
+"""digit-service: the FastAPI prediction service."""

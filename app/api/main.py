@@ -1,0 +1,10 @@
+"""All routers, in the order the docs page lists them."""
+
+from fastapi import APIRouter
+
+from app.api.routes import health, model, predict
+
+api_router = APIRouter()
+api_router.include_router(predict.router)
+api_router.include_router(model.router)
+api_router.include_router(health.router)

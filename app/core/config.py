@@ -1,0 +1,38 @@
+"""All configuration, read from DIGITS_* environment variables into one Settings object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "cnn.safetensors"
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as DIGITS_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="DIGITS_", frozen=True)
+
+    model: Path = Field(DEFAULT_MODEL, description="Artifact (.safetensors with .json sidecar) served at start-up.")
+    max_upload_bytes: int = Field(5 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes.")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="Largest accepted image (width x height), checked before decoding."
+    )
+    max_files: int = Field(64, gt=0, description="Most images in one batch request.")
+    inference_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, gt=0, description="Threads that decode and run the model."
+    )
+    torch_threads: int = Field(1, gt=0, description="torch intra-op threads per inference worker.")
+    data_dir: Path = Field(PROJECT_ROOT.parent / "shared" / "data" / "mnist", description="MNIST files for training.")
+    state_dir: Path = Field(PROJECT_ROOT / "state", description="Job database and generated admin token.")
+    models_dir: Path | None = Field(None, description="Where trained model versions go; default STATE_DIR/models.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for endpoints that change state.")
+    training_threads: int = Field(1, gt=0, description="torch threads of a training job's process.")
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.state_dir / "models"

@@ -1,0 +1,62 @@
+"""The ASGI app: `app.main:app`, built by `create_app(settings)`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+import torch
+from fastapi import FastAPI
+
+from app.api.errors import unexpected_error
+from app.api.main import api_router
+from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
+from app.core.config import Settings
+from app.core.logging import configure_logging
+from app.core.model_holder import ModelHolder
+from training.artifacts import ArtifactError
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """Recognises handwritten digits. POST an image to `/predict` and get the digit, its
+probability and all ten softmax probabilities. The model, its preprocessing constants and its training
+history are at `/model`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing heavy happens until the lifespan starts."""
+    settings = settings or Settings()
+    configure_logging()
+    startup_failure: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        torch.set_num_threads(settings.torch_threads)
+        try:
+            loaded = app.state.holder.load(settings.model)
+        except (ArtifactError, OSError) as exc:
+            startup_failure["message"] = f"cannot serve model {settings.model}: {exc}"
+            log.error("%s", startup_failure["message"])
+            raise
+        log.info("serving model %s from %s", loaded.id, settings.model)
+        app.state.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
+        try:
+            yield
+        finally:
+            app.state.executor.shutdown(wait=True)
+
+    app = FastAPI(title="digit-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.holder = ModelHolder()
+    app.include_router(api_router)
+    app.add_exception_handler(Exception, unexpected_error)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AccessLog)
+    app.add_middleware(QuietStartupFailure, reason=startup_failure)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,73 @@
+"""Response bodies, named by role, with examples for the OpenAPI page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+_PROBS_EXAMPLE: list[JsonValue] = [0.0001, 0.0002, 0.0003, 0.0004, 0.0001, 0.0002, 0.0001, 0.9978, 0.0003, 0.0005]
+
+
+class PredictionPublic(BaseModel):
+    """The model's answer for one image."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"digit": 7, "confidence": 0.9978, "probabilities": _PROBS_EXAMPLE, "model": "cnn-v1"}
+        }
+    )
+
+    digit: int = Field(ge=0, le=9, description="Most probable digit.")
+    confidence: float = Field(ge=0, le=1, description="Probability of that digit.")
+    probabilities: list[float] = Field(min_length=10, max_length=10, description="Softmax over digits 0-9.")
+    model: str = Field(description="Id of the model that answered.")
+
+
+class BatchPredictionPublic(BaseModel):
+    """One result per uploaded file, in upload order."""
+
+    model: str = Field(description="Id of the model that answered all images.")
+    predictions: list[PredictionPublic]
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer has this shape (422 validation errors list their fields in `detail`)."""
+
+    model_config = ConfigDict(json_schema_extra={"example": {"detail": "empty file: the upload has no bytes"}})
+
+    detail: str | list[Any]
+
+
+class EpochPublic(BaseModel):
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+class ModelPublic(BaseModel):
+    """What is being served and how it was made."""
+
+    id: str
+    architecture: dict[str, Any] = Field(description="Name and constructor arguments.")
+    preprocessing: dict[str, Any] = Field(description="Input size and normalisation constants.")
+    classes: list[str]
+    test_accuracy: float | None = Field(description="Accuracy on the 10k MNIST test split.")
+    test_loss: float | None
+    hyperparameters: dict[str, Any]
+    epochs: int = Field(description="Epochs trained.")
+    final_epoch: EpochPublic | None = Field(description="Metrics of the last epoch.")
+    history: list[EpochPublic]
+    created: str | None
+
+
+class HealthPublic(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class ReadyPublic(BaseModel):
+    status: str = Field(examples=["ready"])
+    model: str = Field(examples=["cnn-v1"])

@@ -1,0 +1,1 @@
+"""Offline MNIST training: data, preprocessing, models, loop and artifacts shared with the server."""

@@ -1,0 +1,141 @@
+"""Model artifacts: safetensors weights plus a JSON sidecar that is enough to rebuild the model.
+
+Nothing here unpickles: weights are read with safetensors, metadata with json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as dump_tensors
+from torch import nn
+
+from training.models import build_model
+from training.preprocessing import Normalization
+
+FORMAT = "digit-service/model"
+FORMAT_VERSION = 1
+CLASSES = [str(digit) for digit in range(10)]
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be served: missing, tampered or of an unknown format."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: nn.Module
+    metadata: dict[str, Any]
+    normalization: Normalization
+
+    @property
+    def id(self) -> str:
+        return str(self.metadata["id"])
+
+
+def metadata_path(weights_path: Path) -> Path:
+    return weights_path.with_suffix(".json")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same directory and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_artifact(model: nn.Module, metadata: dict[str, Any], weights_path: Path) -> dict[str, Any]:
+    """Write weights then metadata (the sidecar is the commit point) and return the metadata written."""
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    blob = dump_tensors(tensors)
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **metadata,
+        "weights_file": weights_path.name,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    write_atomic(weights_path, blob)
+    write_atomic(metadata_path(weights_path), (json.dumps(full, indent=2) + "\n").encode())
+    return full
+
+
+def read_metadata(weights_path: Path) -> dict[str, Any]:
+    """Read and validate the sidecar JSON of an artifact."""
+    meta_path = metadata_path(weights_path)
+    try:
+        metadata = json.loads(meta_path.read_text())
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{meta_path}: metadata file missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{meta_path}: unreadable metadata ({exc})") from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ArtifactError(f"{meta_path}: not a {FORMAT} metadata file")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{meta_path}: unknown format version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
+    for key in ("id", "architecture", "preprocessing", "classes", "weights_sha256"):
+        if key not in metadata:
+            raise ArtifactError(f"{meta_path}: metadata lacks {key!r}")
+    if metadata["classes"] != CLASSES:
+        raise ArtifactError(f"{meta_path}: unexpected classes {metadata['classes']!r}")
+    return metadata
+
+
+def load_artifact(weights_path: Path | str) -> LoadedModel:
+    """Rebuild the exact model an artifact describes, in eval mode, or raise ArtifactError."""
+    path = Path(weights_path)
+    metadata = read_metadata(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read weights ({exc.strerror or exc})") from exc
+    if hashlib.sha256(blob).hexdigest() != metadata["weights_sha256"]:
+        raise ArtifactError(f"{path}: weights do not match the checksum in their metadata")
+    try:
+        arch = metadata["architecture"]
+        model = build_model(arch["name"], arch.get("kwargs", {}))
+        normalization = Normalization.from_dict(metadata["preprocessing"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{metadata_path(path)}: {exc}") from exc
+    try:
+        tensors = load_tensors(blob)
+    except SafetensorError as exc:
+        raise ArtifactError(f"{path}: not a valid safetensors file ({exc})") from exc
+    expected = model.state_dict()
+    if set(tensors) != set(expected):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise ArtifactError(f"{path}: tensors do not match architecture (missing {missing}, unexpected {extra})")
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
+            raise ArtifactError(
+                f"{path}: tensor {name} is {tuple(tensor.shape)} {tensor.dtype}, "
+                f"architecture needs {tuple(expected[name].shape)} {expected[name].dtype}"
+            )
+    model.load_state_dict(tensors)
+    model.eval()
+    return LoadedModel(model=model, metadata=metadata, normalization=normalization)
+
+
+def predict_probabilities(loaded: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
+    """Softmax probabilities for a normalised (N, 1, 28, 28) batch."""
+    with torch.inference_mode():
+        return torch.softmax(loaded.model(batch), dim=1)

@@ -1,0 +1,48 @@
+"""Training hyper-parameters, with per-architecture defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+Arch = Literal["mlp", "cnn"]
+Schedule = Literal["constant", "cosine"]
+
+# Constructor arguments are stored in every artifact so the loader can rebuild the network.
+MODEL_KWARGS: dict[str, dict[str, Any]] = {
+    "mlp": {"in_features": 784, "hidden": [125, 65], "classes": 10},
+    "cnn": {"channels": [32, 64], "hidden": 128, "dropout": 0.3, "classes": 10},
+}
+
+# mlp: the tutorial's hyper-parameters. cnn: chosen to pass 99.3% in a few CPU epochs.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mlp": {"epochs": 15, "learning_rate": 1e-4, "batch_size": 100, "schedule": "constant"},
+    "cnn": {"epochs": 8, "learning_rate": 2e-3, "batch_size": 128, "schedule": "cosine"},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: Arch = "mlp"
+    epochs: int = 15
+    learning_rate: float = 1e-4
+    batch_size: int = 100
+    seed: int = 0
+    schedule: Schedule = "constant"
+    train_limit: int | None = None
+    val_size: int = 5000
+    validate_on_test: bool = False
+    augment: bool = False
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @classmethod
+    def for_arch(cls, arch: Arch, **overrides: Any) -> TrainConfig:
+        """The architecture's defaults, with any non-None override applied."""
+        base = cls(arch=arch, **_DEFAULTS[arch])
+        return replace(base, **{key: value for key, value in overrides.items() if value is not None})
+
+    def hyperparameters(self) -> dict[str, Any]:
+        values = asdict(self)
+        values.pop("threads")  # affects speed, not the result's meaning
+        return values
