@@ -103,6 +103,8 @@ def read_metadata(weights_path: Path) -> dict[str, Any]:
 def load_artifact(weights_path: Path | str) -> LoadedModel:
     """Rebuild the exact model an artifact describes, in eval mode, or raise ArtifactError."""
     path = Path(weights_path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: model file not found")
     metadata = read_metadata(path)
     try:
         blob = path.read_bytes()
@@ -124,11 +126,12 @@ def load_artifact(weights_path: Path | str) -> LoadedModel:
     if set(tensors) != set(expected):
         missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
         raise ArtifactError(f"{path}: tensors do not match architecture (missing {missing}, unexpected {extra})")
-    for name, tensor in tensors.items():
-        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
+    for name, wanted in expected.items():  # model order, so the first mismatch reported is stable
+        tensor = tensors[name]
+        if tensor.shape != wanted.shape or tensor.dtype != wanted.dtype:
             raise ArtifactError(
                 f"{path}: tensor {name} is {tuple(tensor.shape)} {tensor.dtype}, "
-                f"architecture needs {tuple(expected[name].shape)} {expected[name].dtype}"
+                f"architecture needs {tuple(wanted.shape)} {wanted.dtype}"
             )
     model.load_state_dict(tensors)
     model.eval()

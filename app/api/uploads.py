@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.config import Settings
 from app.core.imaging import (
@@ -46,7 +47,7 @@ async def read_uploads(request: Request, settings: Settings) -> tuple[list[Uploa
 async def _read_multipart(request: Request, settings: Settings) -> tuple[list[Upload], bool]:
     try:
         form = await request.form(max_files=settings.max_files + 1, max_fields=settings.max_files + 16)
-    except HTTPException as exc:
+    except StarletteHTTPException as exc:
         if "Too many files" in str(exc.detail):
             raise HTTPException(413, f"too many files: at most {settings.max_files} per request") from None
         raise

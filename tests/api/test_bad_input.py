@@ -1,0 +1,147 @@
+"""Every bad input gets a clear 4xx JSON error, and the server keeps answering."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import DATA_DIR, SERVED_MODEL, png_bytes
+
+DIGIT = png_bytes(np.eye(28, dtype=np.uint8) * 255)
+
+
+@pytest.fixture
+def strict_client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        model=SERVED_MODEL, state_dir=tmp_path, data_dir=DATA_DIR, max_upload_bytes=64 * 1024,
+        max_image_pixels=1_000_000, max_files=4,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def assert_error(response: object, status: int, fragment: str) -> None:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/json"  # type: ignore[attr-defined]
+    detail = response.json()["detail"]  # type: ignore[attr-defined]
+    assert fragment in str(detail)
+
+
+def assert_still_serving(client: TestClient) -> None:
+    response = client.post("/predict", files={"file": ("ok.png", DIGIT, "image/png")})
+    assert response.status_code == 200
+
+
+def test_no_file(strict_client: TestClient) -> None:
+    assert_error(strict_client.post("/predict"), 422, "file")
+    assert_error(strict_client.post("/predict", data={"other": "x"}, files={"x": ("a", b"1")}), 422, "file")
+    assert_still_serving(strict_client)
+
+
+def test_empty_file(strict_client: TestClient) -> None:
+    assert_error(strict_client.post("/predict", files={"file": ("e.png", b"", "image/png")}), 400, "empty file")
+    assert_still_serving(strict_client)
+
+
+def test_not_an_image(strict_client: TestClient) -> None:
+    response = strict_client.post("/predict", files={"file": ("n.png", b"hello, not an image", "image/png")})
+    assert_error(response, 415, "not a readable image")
+    assert_still_serving(strict_client)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_image(strict_client: TestClient, fmt: str) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (200, 200), dtype=np.uint8)
+    data = png_bytes(noise, fmt=fmt)
+    response = strict_client.post("/predict", files={"file": ("t", data[: len(data) // 2], f"image/{fmt.lower()}")})
+    assert_error(response, 400, "truncated or corrupt")
+    assert_still_serving(strict_client)
+
+
+def test_unsupported_declared_type(strict_client: TestClient) -> None:
+    response = strict_client.post("/predict", files={"file": ("a.txt", b"1234", "text/plain")})
+    assert_error(response, 415, "unsupported media type 'text/plain'")
+    response = strict_client.post("/predict", content=b"{}", headers={"content-type": "application/json"})
+    assert_error(response, 415, "unsupported content type")
+    assert_still_serving(strict_client)
+
+
+def test_unsupported_image_format(strict_client: TestClient) -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (28, 28)).save(buffer, format="PPM")
+    response = strict_client.post("/predict", files={"file": ("a.ppm", buffer.getvalue(), "image/x-portable-pixmap")})
+    assert_error(response, 415, "unsupported media type")
+    response = strict_client.post("/predict", files={"file": ("a.bin", buffer.getvalue(), "application/octet-stream")})
+    assert_error(response, 415, "not a readable image")
+    assert_still_serving(strict_client)
+
+
+def test_body_over_limit_by_content_length(strict_client: TestClient) -> None:
+    big = b"\0" * (65 * 1024)
+    assert_error(strict_client.post("/predict", files={"file": ("big.png", big, "image/png")}), 413, "limit of 65536")
+    assert_still_serving(strict_client)
+
+
+def test_body_over_limit_while_streaming(strict_client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):  # no Content-Length: the limit must trip mid-stream
+            yield b"\0" * 4096
+
+    response = strict_client.post("/predict", content=chunks(), headers={"content-type": "image/png"})
+    assert_error(response, 413, "limit of 65536")
+    assert_still_serving(strict_client)
+
+
+def test_decompression_bomb_is_refused_without_decoding(strict_client: TestClient) -> None:
+    buffer = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(buffer, format="PNG")  # 25 megapixels in a few kB
+    assert len(buffer.getvalue()) < 64 * 1024
+    response = strict_client.post("/predict", files={"file": ("bomb.png", buffer.getvalue(), "image/png")})
+    assert_error(response, 413, "5000x5000 pixels, more than the limit of 1000000")
+    assert_still_serving(strict_client)
+
+
+def test_too_many_files(strict_client: TestClient) -> None:
+    files = [("files", (f"{i}.png", DIGIT, "image/png")) for i in range(5)]
+    assert_error(strict_client.post("/predict", files=files), 413, "at most 4")
+    many = [("files", (f"{i}.png", DIGIT, "image/png")) for i in range(20)]
+    assert_error(strict_client.post("/predict", files=many), 413, "at most 4")
+    assert_still_serving(strict_client)
+
+
+def test_bad_file_in_batch_names_it(strict_client: TestClient) -> None:
+    files = [("files", ("good.png", DIGIT, "image/png")), ("files", ("bad.png", b"nope", "image/png"))]
+    assert_error(strict_client.post("/predict", files=files), 415, "file 1 (bad.png)")
+    assert_still_serving(strict_client)
+
+
+def test_file_and_files_together(strict_client: TestClient) -> None:
+    files = [("file", ("a.png", DIGIT, "image/png")), ("files", ("b.png", DIGIT, "image/png"))]
+    assert_error(strict_client.post("/predict", files=files), 422, "either")
+
+
+def test_text_field_instead_of_file(strict_client: TestClient) -> None:
+    multipart = strict_client.post("/predict", data={"file": "not a file"}, files={"other": ("x", b"1")})
+    assert_error(multipart, 422, "expected a file upload")
+    urlencoded = strict_client.post("/predict", data={"file": "not a file"})
+    assert_error(urlencoded, 415, "send multipart/form-data or an image body")
+
+
+def test_unexpected_error_is_a_generic_500(strict_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr("app.api.routes.predict.predict_uploads", explode)
+    with TestClient(strict_client.app, raise_server_exceptions=False) as client:
+        response = client.post("/predict", files={"file": ("ok.png", DIGIT, "image/png")})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal server error"}
+    assert "secret" not in response.text

@@ -1,0 +1,72 @@
+"""Health, readiness, model info, start-up failure and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import DATA_DIR
+
+
+def test_ready_is_503_until_the_model_is_loaded(settings: Settings) -> None:
+    app = create_app(settings)
+    without_lifespan = TestClient(app)  # not entered: the lifespan (model load) has not run
+    assert without_lifespan.get("/health").status_code == 200
+    response = without_lifespan.get("/ready")
+    assert response.status_code == 503
+    assert "no model loaded" in response.json()["detail"]
+    with TestClient(app) as client:
+        response = client.get("/ready")
+        assert response.status_code == 200
+        assert response.json()["model"] == client.get("/model").json()["id"]
+
+
+def test_model_info(client: TestClient) -> None:
+    body = client.get("/model").json()
+    assert body["architecture"]["name"] == "cnn"
+    assert body["preprocessing"] == {"size": 28, "mean": 0.5, "std": 0.5}
+    assert body["test_accuracy"] >= 0.993
+    assert body["epochs"] == len(body["history"]) > 0
+    assert body["final_epoch"] == body["history"][-1]
+    assert body["created"]
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt"])
+def test_bad_model_stops_startup_with_one_clear_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, problem: str
+) -> None:
+    model = tmp_path / "broken.safetensors"
+    if problem == "corrupt":
+        model.write_bytes(b"garbage")
+        model.with_suffix(".json").write_text("{not json")
+    settings = Settings(model=model, state_dir=tmp_path, data_dir=DATA_DIR)
+    with pytest.raises(Exception, match="broken"), TestClient(create_app(settings)):
+        pass
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.name == "app"]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"cannot serve model {model}:")
+
+
+def test_openapi_lists_every_route_with_errors(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    expected = {
+        ("/predict", "post"): {"200", "400", "413", "415", "422", "503"},
+        ("/model", "get"): {"200", "503"},
+        ("/health", "get"): {"200"},
+        ("/ready", "get"): {"200", "503"},
+    }
+    for (path, method), statuses in expected.items():
+        operation = paths[path][method]
+        assert statuses <= set(operation["responses"]), (path, operation["responses"].keys())
+        assert operation["summary"] and operation["description"]
+    body = paths["/predict"]["post"]["requestBody"]["content"]
+    assert set(body["multipart/form-data"]["schema"]["properties"]) == {"file", "files"}
+    assert "image/png" in body
+    assert "example" in spec["components"]["schemas"]["PredictionPublic"]
+    assert client.get("/docs").status_code == 200

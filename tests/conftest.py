@@ -1,0 +1,73 @@
+"""Shared fixtures: paths, the MNIST test split, tiny seeded artifacts, an app client."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+from PIL import Image
+
+from app.core.config import PROJECT_ROOT, Settings
+from app.main import create_app
+from training.artifacts import CLASSES, save_artifact
+from training.config import MODEL_KWARGS
+from training.mnist import MnistSplit, load_split
+from training.models import build_model
+from training.preprocessing import REFERENCE
+
+DATA_DIR = (PROJECT_ROOT.parent / "shared" / "data" / "mnist").resolve()
+MODELS_DIR = PROJECT_ROOT / "models"
+SERVED_MODEL = MODELS_DIR / "cnn.safetensors"
+MLP_MODEL = MODELS_DIR / "mlp.safetensors"
+
+
+@pytest.fixture(scope="session")
+def mnist_test() -> MnistSplit:
+    return load_split(DATA_DIR, "test")
+
+
+def png_bytes(pixels: NDArray[np.uint8], mode: str = "L", fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def write_tiny_artifact(path: Path, arch: str = "mlp", seed: int = 0) -> Path:
+    """A seeded, untrained model in the real artifact format: cheap and exact."""
+    torch.manual_seed(seed)
+    model = build_model(arch, MODEL_KWARGS[arch]).eval()
+    metadata = {
+        "id": f"tiny-{arch}-{seed}",
+        "architecture": {"name": arch, "kwargs": MODEL_KWARGS[arch]},
+        "preprocessing": REFERENCE.to_dict(),
+        "classes": CLASSES,
+        "hyperparameters": {},
+        "seed": seed,
+        "history": [],
+        "test": {"accuracy": None, "loss": None},
+        "created": "2026-01-01T00:00:00+00:00",
+    }
+    save_artifact(model, metadata, path)
+    return path
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    return write_tiny_artifact(tmp_path / "tiny.safetensors")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(model=SERVED_MODEL, state_dir=tmp_path / "state", data_dir=DATA_DIR, inference_workers=2)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
