@@ -5,8 +5,8 @@
 #
 # torch comes from PyTorch's CPU wheel index (TORCH_INDEX). Offline, give the build the wheel instead:
 # put it in an image (`docker build -t torch-wheels -f- /opt/wheels <<<$'FROM scratch\nCOPY *.whl /'`)
-# and pass `--build-arg WHEELS=torch-wheels`; with buildx, `--build-context wheels=/opt/wheels` does
-# the same. Any base with Python 3.11 and the venv module works (BASE=localbase:bookworm here).
+# and pass `--build-arg WHEELS=torch-wheels`. With buildx, `--build-context wheels=/opt/wheels` should
+# do the same (untried: this machine's client has no buildx). Any base with Python 3.11 and the venv module works (BASE=localbase:bookworm here).
 
 ARG BASE=python:3.11-slim
 ARG WHEELS=no-wheels
