@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -17,6 +19,8 @@ from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
 from app.core.config import Settings
 from app.core.logging import configure_logging
 from app.core.model_holder import ModelHolder
+from app.jobs.auth import resolve_admin_token
+from app.jobs.manager import JobManager
 from training.artifacts import ArtifactError
 
 log = logging.getLogger("app")
@@ -42,10 +46,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.error("%s", startup_failure["message"])
             raise
         log.info("serving model %s from %s", loaded.id, settings.model)
+        try:
+            app.state.admin_token = resolve_admin_token(settings)
+            app.state.jobs = JobManager.open(settings, app.state.holder)
+        except (OSError, sqlite3.Error) as exc:
+            startup_failure["message"] = f"cannot use state directory {settings.state_dir}: {exc}"
+            log.error("%s", startup_failure["message"])
+            raise
         app.state.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.jobs.close)  # a running child is stopped, its job marked interrupted
             app.state.executor.shutdown(wait=True)
 
     app = FastAPI(title="digit-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

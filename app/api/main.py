@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import health, model, predict
+from app.api.routes import health, model, predict, train
 
 api_router = APIRouter()
 api_router.include_router(predict.router)
 api_router.include_router(model.router)
+api_router.include_router(train.router)
 api_router.include_router(health.router)

@@ -1,0 +1,140 @@
+"""Training jobs: start (admin), follow by polling, plot or event stream, cancel (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from app.api.errors import error_responses
+from app.jobs.auth import require_admin
+from app.jobs.events import job_events
+from app.jobs.manager import JobConflictError, JobFinishedError, JobManager, JobNotFoundError
+from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
+from app.jobs.store import JobRecord
+from app.schemas import EpochPublic
+from training.loop import EpochMetrics
+from training.plots import render_history_png
+
+router = APIRouter(prefix="/train", tags=["train"])
+
+
+def get_jobs(request: Request) -> JobManager:
+    jobs: JobManager = request.app.state.jobs
+    return jobs
+
+
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+ADMIN = [Depends(require_admin)]
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ConflictPublic, "description": "Another job is queued or running."}
+}
+
+
+def to_public(record: JobRecord) -> JobPublic:
+    return JobPublic(
+        id=record.id,
+        status=record.status,
+        status_url=router.url_path_for("get_job", job_id=record.id),
+        request=record.request,
+        current_epoch=len(record.history),
+        total_epochs=record.request.epochs,
+        history=[EpochPublic(**epoch) for epoch in record.history],
+        created_at=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        model_id=record.model_id if record.status == "succeeded" else None,
+        test_accuracy=record.test_accuracy,
+        activated=record.activated,
+        error=record.error,
+    )
+
+
+def find(jobs: JobManager, job_id: str) -> JobRecord:
+    record = jobs.store.get(job_id)
+    if record is None:
+        raise HTTPException(404, f"no training job {job_id!r}; GET /train lists them")
+    return record
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    dependencies=ADMIN,
+    summary="Start a training job",
+    responses={**error_responses(401, 422), **CONFLICT},
+)
+def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic | JSONResponse:
+    """Train in a separate process; follow it at `status_url` or `status_url + /events`. One job at a time."""
+    try:
+        record = jobs.submit(body.resolve())
+    except JobConflictError as exc:
+        conflict = ConflictPublic(detail=f"{exc}; wait for it or cancel it", running_job_id=exc.running_id)
+        return JSONResponse(conflict.model_dump(), status_code=409)
+    public = to_public(record)
+    response.headers["Location"] = public.status_url
+    return public
+
+
+@router.get("", summary="List training jobs")
+def list_jobs(jobs: JobsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JobListPublic:
+    """Jobs, newest first, each with its request, history and outcome."""
+    return JobListPublic(jobs=[to_public(record) for record in jobs.store.recent(limit)])
+
+
+@router.get("/{job_id}", summary="A training job's status and history", responses=error_responses(404))
+def get_job(job_id: str, jobs: JobsDep) -> JobPublic:
+    """Status, per-epoch history so far, and the resulting model (or the error)."""
+    return to_public(find(jobs, job_id))
+
+
+@router.delete(
+    "/{job_id}", summary="Cancel a training job", dependencies=ADMIN, responses=error_responses(401, 404, 409)
+)
+def cancel_job(job_id: str, jobs: JobsDep) -> JobPublic:
+    """Stop a queued or running job's process; the served model and existing artifacts stay as they were."""
+    find(jobs, job_id)
+    try:
+        return to_public(jobs.cancel(job_id))
+    except JobNotFoundError:
+        raise HTTPException(404, f"no training job {job_id!r}") from None
+    except JobFinishedError as exc:
+        raise HTTPException(409, f"job {job_id} already finished ({exc.status}); nothing to cancel") from None
+
+
+@router.get(
+    "/{job_id}/plot.png",
+    summary="Loss and accuracy curves so far",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(404)},
+)
+def job_plot(job_id: str, jobs: JobsDep) -> Response:
+    """Training vs validation loss and accuracy per epoch, as a PNG (drawn on a worker thread)."""
+    record = find(jobs, job_id)
+    history = [EpochMetrics(**epoch) for epoch in record.history]
+    png = render_history_png(history, title=f"job {record.id[:8]} ({record.status})")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/{job_id}/events",
+    summary="Follow a training job as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)},
+)
+async def job_event_stream(
+    job_id: str, jobs: JobsDep, last_event_id: Annotated[int | None, Header(ge=0)] = None
+) -> StreamingResponse:
+    """`epoch` events (past ones first, id = epoch number) as epochs end, then one `end` event with the job.
+
+    A server shutdown ends the stream early with a `shutdown` event.
+    """
+    await asyncio.to_thread(find, jobs, job_id)
+    stream = job_events(
+        jobs.store, job_id, last_event_id or 0, lambda record: to_public(record).model_dump_json(), jobs.stopping
+    )
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)

@@ -1,0 +1,113 @@
+"""Bodies of the /train endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from app.schemas import EpochPublic
+from training.config import TrainConfig
+
+# MNIST's 60k training images minus the 5k held out for validation.
+MAX_TRAIN_IMAGES = 55_000
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class TrainRequest(BaseModel):
+    """A complete training request, as stored with the job: every hyper-parameter has its value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["mlp", "cnn"]
+    epochs: Annotated[StrictInt, Field(ge=1, le=100)]
+    learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    batch_size: Annotated[StrictInt, Field(ge=1, le=4096)]
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+    train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES)] | None
+    activate: StrictBool
+
+
+class TrainCreate(BaseModel):
+    """Start a training run; omitted hyper-parameters take the architecture's defaults.
+
+    Defaults: mlp 15 epochs, learning rate 1e-4, batch 100; cnn 8 epochs, 2e-3, batch 128 (cosine schedule).
+    The training data is the server's DIGITS_DATA_DIR; a request cannot choose files.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"arch": "mlp", "epochs": 3, "learning_rate": 0.001, "batch_size": 100, "train_limit": 5000}
+        },
+    )
+
+    arch: Literal["mlp", "cnn"] = "mlp"
+    epochs: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    batch_size: Annotated[StrictInt, Field(ge=1, le=4096)] | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 0
+    train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES)] | None = Field(
+        None, description="Train on the first N images only (quick runs); default all 55,000."
+    )
+    activate: StrictBool = Field(True, description="Serve the new model as soon as it is trained.")
+
+    def resolve(self) -> TrainRequest:
+        """Fill in the architecture's defaults, so the stored job says exactly what ran."""
+        config = TrainConfig.for_arch(
+            self.arch, epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size
+        )
+        return TrainRequest(
+            arch=config.arch,
+            epochs=config.epochs,
+            learning_rate=config.learning_rate,
+            batch_size=config.batch_size,
+            seed=self.seed,
+            train_limit=self.train_limit,
+            activate=self.activate,
+        )
+
+
+class JobPublic(BaseModel):
+    """A training job: its request, progress so far and outcome."""
+
+    id: str
+    status: JobStatus
+    status_url: str
+    request: TrainRequest
+    current_epoch: int = Field(description="Epochs finished so far.")
+    total_epochs: int
+    history: list[EpochPublic] = Field(description="Per-epoch metrics, in order, as each epoch ends.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    model_id: str | None = Field(description="The trained model's id, once the job succeeded.")
+    test_accuracy: float | None = Field(description="The trained model's accuracy on the 10k test split.")
+    activated: bool = Field(description="Whether the trained model was swapped into serving.")
+    error: str | None
+
+
+class JobListPublic(BaseModel):
+    """Jobs, newest first."""
+
+    jobs: list[JobPublic]
+
+
+class ConflictPublic(BaseModel):
+    """409: another job is queued or running."""
+
+    detail: str
+    running_job_id: str
