@@ -57,6 +57,20 @@ def measure(http: httpx.Client, image: bytes, count: int) -> list[float]:
     return latencies
 
 
+def trainer_cpu_seconds(server_pid: int) -> float | None:
+    """CPU time used so far by the server's training child (Linux /proc), to show it really was training."""
+    try:
+        children = [
+            int(pid)
+            for task in Path(f"/proc/{server_pid}/task").iterdir()
+            for pid in (task / "children").read_text().split()
+        ]
+        fields = Path(f"/proc/{children[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def wait_ready(http: httpx.Client, server: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -135,7 +149,9 @@ def main() -> int:
                 idle = measure(http, image, args.requests)
                 job = http.post("/train", json=TRAINING_JOB, headers={"Authorization": f"Bearer {token}"}).json()
                 wait_training(http, job["id"], args.settle)
+                cpu_before, started = trainer_cpu_seconds(server.pid), time.perf_counter()
                 busy = measure(http, image, args.requests)
+                cpu_after, busy_seconds = trainer_cpu_seconds(server.pid), time.perf_counter() - started
                 still = http.get(f"/train/{job['id']}").json()
                 http.delete(f"/train/{job['id']}", headers={"Authorization": f"Bearer {token}"})
         finally:
@@ -144,6 +160,8 @@ def main() -> int:
     if still["status"] != "running":
         raise SystemExit(f"the job stopped during the measurement ({still['status']}); the figures are not valid")
     log.info("training job: %s", job["request"])
+    if cpu_before is not None and cpu_after is not None:
+        log.info("trainer used %.0f%% of a core while measured", 100 * (cpu_after - cpu_before) / busy_seconds)
     idle_p50, busy_p50 = report("idle", idle), report("during training", busy)
     ratio = busy_p50 / idle_p50
     log.info("p50 ratio during/idle: %.2fx (target <= 3x): %s", ratio, "met" if ratio <= 3 else "NOT met")
