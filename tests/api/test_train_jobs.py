@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from app.main import create_app
 from tests.api.train_helpers import (
     AUTH,
     LONG_JOB,
+    OLD_MODEL,
     QUICK_JOB,
     digit_png,
     finished,
@@ -235,3 +237,23 @@ def test_a_crashed_training_process_fails_the_job_and_keeps_the_model(client: Te
     assert "exited unexpectedly" in done["error"]
     assert done["current_epoch"] >= 1  # the epochs it finished are kept
     assert served_id(client) == old_model
+
+
+def test_a_failed_job_reports_a_safe_error_and_leaves_artifacts_alone(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    models_dir = state / "models"
+    models_dir.mkdir(parents=True)
+    for source in OLD_MODEL.parent.glob(f"{OLD_MODEL.stem}.*"):
+        shutil.copy(source, models_dir / source.name)
+    before = {path.name: path.read_bytes() for path in models_dir.iterdir()}
+    settings = job_settings(state, data_dir=tmp_path / "no-mnist-here")
+    with TestClient(create_app(settings)) as client:
+        old_model = served_id(client)
+        done = wait_for(client, start(client, QUICK_JOB)["id"], finished)
+        assert served_id(client) == old_model
+
+    assert done["status"] == "failed"
+    assert done["error"] == "the training data (DIGITS_DATA_DIR) is missing or unreadable; see the server log"
+    assert "no-mnist-here" not in done["error"]
+    assert done["model_id"] is None
+    assert {path.name: path.read_bytes() for path in models_dir.iterdir()} == before
