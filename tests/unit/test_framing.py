@@ -1,0 +1,188 @@
+"""Framing (training.framing, training.ink) through the public entry point `prepare_pixels`."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFilter
+
+from training.framing import FIT_SIDE, MNIST_CENTRE, stroke_width
+from training.ink import find_ink
+from training.preprocessing import PREPROCESS_MODES, prepare_pixels, resize_to_input, to_grayscale
+
+
+def drawn_two(
+    size: tuple[int, int], box: tuple[int, int, int, int], pen: int, paper: int = 255, ink: int = 0
+) -> Image.Image:
+    """A '2'-like figure (arc, diagonal, base) drawn inside `box` on a canvas of `size`."""
+    image = Image.new("L", size, paper)
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = box
+    mid = (top + bottom) // 2
+    draw.arc((left, top, right, mid + (mid - top) // 2), 180, 20, fill=ink, width=pen)
+    draw.line([(right - pen, mid), (left, bottom), (right, bottom)], fill=ink, width=pen, joint="curve")
+    return image
+
+
+def centre_of_mass(pixels: NDArray[np.uint8]) -> tuple[float, float]:
+    weights = pixels.astype(np.float64)
+    total = weights.sum()
+    rows, cols = np.indices(pixels.shape)
+    return float((rows * weights).sum() / total), float((cols * weights).sum() / total)
+
+
+def ink_extent(pixels: NDArray[np.uint8]) -> tuple[float, float]:
+    """Height and width of the ink in pixels, counting an edge pixel by how much ink it holds."""
+    return float(pixels.max(axis=1).sum() / 255), float(pixels.max(axis=0).sum() / 255)
+
+
+def paper_photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A JPEG photo of blank paper: tinted, a lighting gradient, a soft shadow, sensor noise."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[-1 : 1 : height * 1j, -1 : 1 : width * 1j]
+    light = (1 + 0.15 * x - 0.1 * y) * (1 - 0.2 * np.exp(-((x - 0.5) ** 2 + (y + 0.3) ** 2) / 0.3))
+    rgb = np.array([230.0, 222.0, 205.0]) * light[..., None] + rng.normal(0, 6, (height, width, 1))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)).save(
+        buffer, "JPEG", quality=70
+    )
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def test_polarity_is_detected_both_ways() -> None:
+    dark_on_light = drawn_two((200, 160), (50, 30, 130, 130), pen=9)
+    light_on_dark = Image.eval(dark_on_light, lambda v: 255 - v)
+    assert find_ink(to_grayscale(dark_on_light)).dark_on_light is True
+    assert find_ink(to_grayscale(light_on_dark)).dark_on_light is False
+    framed = [prepare_pixels(image, "mnist") for image in (dark_on_light, light_on_dark)]
+    assert all(p.framed and not p.blank for p in framed)
+    # Either way round the frame shows light ink on black, and the same digit.
+    assert framed[0].pixels[0, 0] == 0
+    assert framed[0].pixels.max() == 255
+    assert np.abs(framed[0].pixels.astype(int) - framed[1].pixels.astype(int)).max() <= 2
+
+
+@pytest.mark.parametrize("box", [(10, 10, 80, 120), (330, 220, 430, 380), (200, 20, 240, 90)])
+def test_off_centre_digit_lands_with_its_mass_at_mnists_centre(box: tuple[int, int, int, int]) -> None:
+    prepared = prepare_pixels(drawn_two((480, 400), box, pen=8), "auto")
+    assert prepared.framed
+    assert not prepared.blank
+    row, col = centre_of_mass(prepared.pixels)
+    # MNIST's own convention, measured on its test split: pixel (14, 14) in index coordinates.
+    assert abs(row - MNIST_CENTRE) < 0.5
+    assert abs(col - MNIST_CENTRE) < 0.5
+
+
+def test_aspect_ratio_is_kept_and_the_long_side_fits_20_pixels() -> None:
+    tall = Image.new("L", (400, 400), 250)
+    ImageDraw.Draw(tall).rectangle((120, 60, 131, 300), fill=20)  # a 12 x 241 px stroke
+    for image, long_axis in ((tall, 0), (tall.rotate(90), 1)):
+        extent = ink_extent(prepare_pixels(image, "auto").pixels)
+        assert abs(extent[long_axis] - FIT_SIDE) <= 0.5
+        assert extent[1 - long_axis] <= 3  # still a thin stroke, not stretched to a square
+
+
+def test_hairlines_are_thickened_and_marker_strokes_thinned_towards_mnist() -> None:
+    for pen in (1, 40):
+        prepared = prepare_pixels(drawn_two((400, 400), (100, 60, 300, 340), pen=pen), "mnist")
+        # MNIST's 5th-95th percentiles are 1.6-3.6 px; unframed, the hairline would be ~0.1 px.
+        assert 1.6 <= stroke_width((prepared.pixels / 255).astype(np.float32)) <= 3.6, pen
+
+
+def mnist_like_28() -> Image.Image:
+    image = Image.new("L", (28, 28), 0)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((7, 4, 19, 24), outline=255, width=3)  # an off-centre light-on-dark '0'
+    return image.filter(ImageFilter.GaussianBlur(0.6))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_auto_leaves_a_28x28_mnist_image_exactly_as_raw(mode: str) -> None:
+    image = mnist_like_28().convert(mode)
+    auto, raw = prepare_pixels(image, "auto"), prepare_pixels(image, "raw")
+    assert not auto.framed
+    assert not auto.blank
+    assert auto.pixels.dtype == np.uint8
+    assert np.array_equal(auto.pixels, raw.pixels)
+    assert np.array_equal(raw.pixels, resize_to_input(to_grayscale(image)))
+    assert not np.array_equal(prepare_pixels(image, "mnist").pixels, raw.pixels)  # mnist would move it
+
+
+def test_auto_frames_a_28x28_dark_on_light_image() -> None:
+    prepared = prepare_pixels(Image.eval(mnist_like_28(), lambda v: 255 - v), "auto")
+    assert prepared.framed
+    assert not prepared.blank
+    assert prepared.pixels[0, 0] == 0
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.new("L", (300, 200), 255),
+        Image.new("RGB", (640, 480), (0, 0, 0)),
+        Image.new("L", (28, 28), 0),
+        paper_photo(1),
+    ],
+    ids=["white-canvas", "all-black", "black-28x28", "paper-photo"],
+)
+@pytest.mark.parametrize("mode", ["auto", "mnist"])
+def test_blank_input_is_reported_with_a_reason(image: Image.Image, mode: str) -> None:
+    prepared = prepare_pixels(image, mode)  # type: ignore[arg-type]
+    assert prepared.blank
+    assert prepared.reason is not None
+    assert "blank" in prepared.reason or "no digit" in prepared.reason
+    assert prepared.pixels.shape == (28, 28)
+    assert prepared.pixels.dtype == np.uint8
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noisy_paper_photos_are_blank_but_a_pencil_digit_on_them_is_not(seed: int) -> None:
+    photo = paper_photo(seed).convert("L")
+    assert prepare_pixels(photo).blank
+    pencil = np.asarray(photo, dtype=np.float32) - 70 * (
+        np.asarray(drawn_two((640, 480), (300, 150, 400, 330), 6)) < 128
+    )
+    prepared = prepare_pixels(Image.fromarray(np.clip(pencil, 0, 255).astype(np.uint8)))
+    assert not prepared.blank
+    assert prepared.framed
+
+
+def test_raw_mode_is_todays_path_and_only_calls_a_flat_image_blank() -> None:
+    photo = paper_photo(0)
+    raw = prepare_pixels(photo, "raw")
+    assert not raw.framed
+    assert not raw.blank
+    assert raw.reason is None
+    assert np.array_equal(raw.pixels, resize_to_input(to_grayscale(photo)))
+    flat = prepare_pixels(Image.new("L", (50, 50), 255), "raw")
+    assert flat.blank
+    assert flat.reason
+
+
+def test_light_strokes_on_a_transparent_canvas_are_found_in_the_alpha_channel() -> None:
+    strokes = drawn_two((200, 200), (40, 30, 150, 170), pen=10, paper=0, ink=255)
+    canvas = Image.new("RGBA", (200, 200), (255, 255, 255, 0))
+    canvas.putalpha(strokes)  # white everywhere, visible only where drawn
+    prepared = prepare_pixels(canvas, "auto")
+    assert not prepared.blank
+    assert prepared.framed
+    assert prepared.pixels.max() == 255
+
+
+def test_a_huge_photo_is_framed_like_its_small_version() -> None:
+    small = drawn_two((400, 300), (150, 60, 260, 240), pen=10).convert("RGB")
+    huge = small.resize((4000, 3000), Image.Resampling.BILINEAR)
+    a, b = prepare_pixels(small).pixels.astype(int), prepare_pixels(huge).pixels.astype(int)
+    assert np.abs(a - b).mean() < 8
+
+
+def test_framing_is_deterministic_and_rejects_unknown_modes() -> None:
+    photo = drawn_two((300, 300), (20, 20, 120, 200), pen=5)
+    assert np.array_equal(prepare_pixels(photo).pixels, prepare_pixels(photo).pixels)
+    assert set(PREPROCESS_MODES) == {"auto", "mnist", "raw"}
+    with pytest.raises(ValueError, match="preprocess mode"):
+        prepare_pixels(photo, "fancy")  # type: ignore[arg-type]
