@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 serve: install
-	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
 
 test: install
 	$(PY) -m pytest
@@ -28,6 +28,15 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/hadolint Dockerfile
+
+bench-train: install
+	$(PY) -m bench.train_speed
+
+bench-latency: install
+	$(PY) -m bench.latency_during_training
+
+bench-throughput: install
+	$(PY) -m bench.throughput
 
 format: install
 	$(PY) -m ruff format .

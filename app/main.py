@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,6 +16,7 @@ from app.api.errors import unexpected_error
 from app.api.main import api_router
 from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
 from app.core.config import Settings
+from app.core.lanes import Lanes
 from app.core.logging import configure_logging
 from app.core.model_holder import ModelHolder
 from app.jobs.auth import resolve_admin_token
@@ -53,12 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             startup_failure["message"] = f"cannot use state directory {settings.state_dir}: {exc}"
             log.error("%s", startup_failure["message"])
             raise
-        app.state.executor = ThreadPoolExecutor(settings.inference_workers, thread_name_prefix="inference")
+        app.state.lanes = Lanes.start(settings)
         try:
             yield
         finally:
             await asyncio.to_thread(app.state.jobs.close)  # a running child is stopped, its job marked interrupted
-            app.state.executor.shutdown(wait=True)
+            await asyncio.to_thread(app.state.lanes.close)
 
     app = FastAPI(title="digit-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

@@ -46,11 +46,12 @@ def metadata_path(weights_path: Path) -> Path:
     return weights_path.with_suffix(".json")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)  # mkstemp creates 0600; artifacts are meant to be read by the server's user
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -87,7 +87,7 @@ def resize_to_input(gray: NDArray[np.uint8], size: int = IMAGE_SIZE) -> NDArray[
     """Resize a grayscale array to size x size; an array already that size is returned as is."""
     if gray.shape == (size, size):
         return gray
-    resized = Image.fromarray(gray, mode="L").resize((size, size), Image.Resampling.BILINEAR)
+    resized = Image.fromarray(gray).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
 
 
@@ -126,6 +126,23 @@ def _shrink_early(image: Image.Image) -> Image.Image:
     return image.reduce(factor) if factor >= 2 and image.mode in _REDUCIBLE_MODES else image
 
 
+# MNIST frames have a black margin (digits sit in the central 20x20 box) and solid white strokes.
+_MARGIN_MAX_LEVEL = 64
+_MIN_STROKE_PIXELS = 12
+
+
+def clearly_mnist_like(gray: NDArray[np.uint8]) -> bool:
+    """A cheap yes for the common case of an MNIST-style upload: 28x28, dark margin, bright strokes.
+
+    Such an image is neither dark-on-light nor blank, so the full ink analysis (about 1 ms) would only
+    confirm the raw path; anything this test does not accept still gets that analysis.
+    """
+    if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        return False
+    margin = max(int(gray[0].max()), int(gray[-1].max()), int(gray[:, 0].max()), int(gray[:, -1].max()))
+    return margin <= _MARGIN_MAX_LEVEL and int(np.count_nonzero(gray >= 128)) >= _MIN_STROKE_PIXELS
+
+
 def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto") -> PreparedInput:
     """Turn any decoded image into the model's 28x28 uint8 input.
 
@@ -144,6 +161,8 @@ def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto") -> Prepare
         return PreparedInput(resize_to_input(gray), framed=False, blank=flat, reason=reason)
     image = _shrink_early(image)
     gray = to_grayscale(image)
+    if mode == "auto" and image.mode not in _ALPHA_MODES and clearly_mnist_like(gray):
+        return PreparedInput(gray, framed=False, blank=False, reason=None)
     layer = _ink_layer(image, gray)
     ink = find_ink(layer)
     blank = ink.blank_reason is not None

@@ -2,32 +2,32 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from app.core.config import Settings
+from app.core.lanes import Lanes
 from app.core.model_holder import ModelHolder
 from training.artifacts import LoadedModel
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.holder
     return holder
 
 
-def get_executor(request: Request) -> ThreadPoolExecutor:
-    executor: ThreadPoolExecutor = request.app.state.executor
-    return executor
+async def get_lanes(request: Request) -> Lanes:
+    lanes: Lanes = request.app.state.lanes
+    return lanes
 
 
-def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
+async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
     """The model at the moment the request arrived; a later swap does not change it."""
     loaded = holder.current
     if loaded is None:
@@ -37,5 +37,5 @@ def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedMode
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
-ExecutorDep = Annotated[ThreadPoolExecutor, Depends(get_executor)]
+LanesDep = Annotated[Lanes, Depends(get_lanes)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.config import Settings
 from app.core.imaging import (
@@ -16,6 +14,10 @@ from app.core.imaging import (
     media_type_of,
 )
 from app.core.inference import Upload
+from app.core.multipart import MultipartError, Part, parse_multipart
+
+# Text fields a client may send beside its files (e.g. HTML forms add a submit field).
+_EXTRA_PARTS = 16
 
 
 def _missing_file() -> RequestValidationError:
@@ -31,11 +33,20 @@ def _missing_file() -> RequestValidationError:
     )
 
 
+def _too_many(settings: Settings) -> HTTPException:
+    return HTTPException(413, f"too many files: at most {settings.max_files} per request")
+
+
 async def read_uploads(request: Request, settings: Settings) -> tuple[list[Upload], bool]:
     """The request's images in order, and whether it was a batch (`files`) request."""
-    media_type = media_type_of(request.headers.get("content-type"))
+    content_type = request.headers.get("content-type", "")
+    media_type = media_type_of(content_type)
     if media_type == "multipart/form-data":
-        return await _read_multipart(request, settings)
+        try:
+            parts = parse_multipart(await request.body(), content_type, settings.max_files + _EXTRA_PARTS)
+        except MultipartError as exc:
+            raise (_too_many(settings) if exc.too_many else HTTPException(400, str(exc))) from None
+        return _uploads_from_parts(parts, settings)
     if media_type in SUPPORTED_MEDIA_TYPES or media_type in GENERIC_MEDIA_TYPES:
         body = await request.body()
         if not body and media_type == "":
@@ -44,35 +55,25 @@ async def read_uploads(request: Request, settings: Settings) -> tuple[list[Uploa
     raise HTTPException(415, f"unsupported content type {media_type!r}: send multipart/form-data or an image body")
 
 
-async def _read_multipart(request: Request, settings: Settings) -> tuple[list[Upload], bool]:
-    try:
-        form = await request.form(max_files=settings.max_files + 1, max_fields=settings.max_files + 16)
-    except StarletteHTTPException as exc:
-        if "Too many files" in str(exc.detail):
-            raise HTTPException(413, f"too many files: at most {settings.max_files} per request") from None
-        raise
-    try:
-        single, batch = form.getlist("file"), form.getlist("files")
-        if single and batch:
-            raise HTTPException(422, "send either `file` (one image) or `files` (a batch), not both")
-        items = batch or single
-        if not items:
-            raise _missing_file()
-        if len(single) > 1:
-            raise HTTPException(422, "`file` takes one image; use `files` for several")
-        if len(items) > settings.max_files:
-            raise HTTPException(413, f"too many files: at most {settings.max_files} per request")
-        uploads = []
-        for index, item in enumerate(items):
-            if not isinstance(item, UploadFile):
-                raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
-            try:
-                check_media_type(item.content_type)
-            except ImageRejectedError as exc:
-                raise HTTPException(exc.status_code, f"file {index}: {exc.detail}") from None
-            uploads.append(
-                Upload(filename=item.filename or "", content_type=item.content_type or "", data=await item.read())
-            )
-        return uploads, bool(batch)
-    finally:
-        await form.close()
+def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Upload], bool]:
+    single = [part for part in parts if part.name == "file"]
+    batch = [part for part in parts if part.name == "files"]
+    if single and batch:
+        raise HTTPException(422, "send either `file` (one image) or `files` (a batch), not both")
+    if len(single) > 1:
+        raise HTTPException(422, "`file` takes one image; use `files` for several")
+    items = batch or single
+    if not items:
+        raise _missing_file()
+    if len(items) > settings.max_files:
+        raise _too_many(settings)
+    uploads = []
+    for index, part in enumerate(items):
+        if part.filename is None:
+            raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
+        try:
+            check_media_type(part.content_type)
+        except ImageRejectedError as exc:
+            raise HTTPException(exc.status_code, f"file {index}: {exc.detail}") from None
+        uploads.append(Upload(filename=part.filename, content_type=part.content_type, data=part.data))
+    return uploads, bool(batch)

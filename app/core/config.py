@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     inference_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, gt=0, description="Threads that decode and run the model."
     )
+    max_batch: int = Field(64, gt=0, description="Most images the dynamic batcher runs in one forward pass.")
     torch_threads: int = Field(1, gt=0, description="torch intra-op threads per inference worker.")
     data_dir: Path = Field(PROJECT_ROOT.parent / "shared" / "data" / "mnist", description="MNIST files for training.")
     state_dir: Path = Field(PROJECT_ROOT / "state", description="Job database and generated admin token.")

@@ -1,14 +1,18 @@
-"""decode -> preprocess -> predict for a list of uploads, run on an inference worker thread."""
+"""decode -> preprocess -> predict for a batch of images, run on a batcher's worker thread."""
 
 from __future__ import annotations
 
+import io
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
 
 from app.core.imaging import ImageRejectedError, decode_image
 from training.artifacts import LoadedModel, predict_probabilities
-from training.preprocessing import normalize, resize_to_input, to_grayscale
+from training.preprocessing import PreparedInput, PreprocessMode, normalize, prepare_pixels
 
 
 @dataclass(frozen=True)
@@ -19,36 +23,71 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class Job:
+    """One image to recognise, with the model the request started on."""
+
+    upload: Upload
+    loaded: LoadedModel
+    mode: PreprocessMode = "auto"
+    frame_scale: int = 0  # 0: no frame; n: return the 28x28 frame as PNG, each pixel n x n
+
+
+@dataclass(frozen=True)
 class Prediction:
-    digit: int
-    confidence: float
-    probabilities: list[float]
+    digit: int | None  # None: the image holds no digit (see reason)
+    confidence: float | None
+    probabilities: list[float] | None
+    reason: str | None
+    framed: bool
+    frame_png: bytes | None
 
 
-class UploadRejectedError(ImageRejectedError):
-    """An ImageRejectedError that names which upload of a request failed."""
-
-    def __init__(self, index: int, upload: Upload, cause: ImageRejectedError) -> None:
-        name = f" ({upload.filename})" if upload.filename else ""
-        super().__init__(cause.status_code, f"file {index}{name}: {cause.detail}")
+Outcome = Prediction | ImageRejectedError
 
 
-def upload_to_pixels(upload: Upload, loaded: LoadedModel, max_pixels: int) -> np.ndarray:
-    image = decode_image(upload.data, max_pixels)
-    return resize_to_input(to_grayscale(image), loaded.normalization.size)
+def prepare_upload(upload: Upload, mode: PreprocessMode, max_pixels: int) -> PreparedInput:
+    return prepare_pixels(decode_image(upload.data, max_pixels), mode)
 
 
-def predict_uploads(loaded: LoadedModel, uploads: list[Upload], max_pixels: int) -> list[Prediction]:
-    """Decode every upload (failing on the first bad one), then one forward pass for all."""
-    frames = []
-    for index, upload in enumerate(uploads):
+def frame_png(pixels: NDArray[np.uint8], scale: int = 1) -> bytes:
+    """The 28x28 frame the model saw, as PNG, optionally enlarged with visible pixels."""
+    image = Image.fromarray(pixels)
+    if scale > 1:
+        image = image.resize((pixels.shape[1] * scale, pixels.shape[0] * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
+    """Prepare every image (a bad one fails alone), then one forward pass per model in the batch."""
+    prepared: list[PreparedInput | ImageRejectedError] = []
+    for job in jobs:
         try:
-            frames.append(upload_to_pixels(upload, loaded, max_pixels))
+            prepared.append(prepare_upload(job.upload, job.mode, max_pixels))
         except ImageRejectedError as exc:
-            raise UploadRejectedError(index, upload, exc) from None
-    probabilities = predict_probabilities(loaded, normalize(np.stack(frames), loaded.normalization))
-    confidence, digits = probabilities.max(dim=1)
-    return [
-        Prediction(digit=int(d), confidence=float(c), probabilities=p)
-        for d, c, p in zip(digits.tolist(), confidence.tolist(), probabilities.tolist(), strict=True)
-    ]
+            prepared.append(exc)
+    # Requests that started before a hot swap keep their model, so a batch can span two models.
+    by_model: dict[int, list[int]] = defaultdict(list)
+    for index, (job, item) in enumerate(zip(jobs, prepared, strict=True)):
+        if isinstance(item, PreparedInput) and not item.blank:
+            by_model[id(job.loaded)].append(index)
+    probabilities: dict[int, list[float]] = {}
+    for indices in by_model.values():
+        loaded = jobs[indices[0]].loaded
+        pixels = np.stack([prepared[i].pixels for i in indices])  # type: ignore[union-attr]
+        rows = predict_probabilities(loaded, normalize(pixels, loaded.normalization)).tolist()
+        probabilities.update(zip(indices, rows, strict=True))
+    outcomes: list[Outcome] = []
+    for index, (job, item) in enumerate(zip(jobs, prepared, strict=True)):
+        if isinstance(item, ImageRejectedError):
+            outcomes.append(item)
+            continue
+        frame = frame_png(item.pixels, job.frame_scale) if job.frame_scale else None
+        probs = probabilities.get(index)
+        if probs is None:
+            outcomes.append(Prediction(None, None, None, item.reason, item.framed, frame))
+            continue
+        best = max(range(len(probs)), key=probs.__getitem__)
+        outcomes.append(Prediction(best, probs[best], probs, None, item.framed, frame))
+    return outcomes

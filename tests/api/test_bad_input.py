@@ -21,8 +21,12 @@ DIGIT = png_bytes(np.eye(28, dtype=np.uint8) * 255)
 @pytest.fixture
 def strict_client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
-        model=SERVED_MODEL, state_dir=tmp_path, data_dir=DATA_DIR, max_upload_bytes=64 * 1024,
-        max_image_pixels=1_000_000, max_files=4,
+        model=SERVED_MODEL,
+        state_dir=tmp_path,
+        data_dir=DATA_DIR,
+        max_upload_bytes=64 * 1024,
+        max_image_pixels=1_000_000,
+        max_files=4,
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -139,7 +143,7 @@ def test_unexpected_error_is_a_generic_500(strict_client: TestClient, monkeypatc
     def explode(*args: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr("app.api.routes.predict.predict_uploads", explode)
+    monkeypatch.setattr("app.core.inference.prepare_upload", explode)
     with TestClient(strict_client.app, raise_server_exceptions=False) as client:
         response = client.post("/predict", files={"file": ("ok.png", DIGIT, "image/png")})
     assert response.status_code == 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.core.inference import Upload, upload_to_pixels
+from app.core.inference import Upload, prepare_upload
 from tests.conftest import png_bytes
 from training.artifacts import load_artifact, predict_probabilities
 from training.loop import Tensors
@@ -44,7 +45,8 @@ def test_single_prediction_shape(client: TestClient, mnist_test: MnistSplit) -> 
     response = client.post("/predict", files={"file": ("seven.png", png_bytes(mnist_test.images[0]), "image/png")})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"digit", "confidence", "probabilities", "model"}
+    assert set(body) == {"digit", "confidence", "probabilities", "model", "framed"}
+    assert body["framed"] is False  # an MNIST digit goes through exactly the training path
     assert body["digit"] == int(mnist_test.labels[0]) == 7
     assert len(body["probabilities"]) == 10
     assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-5)
@@ -70,20 +72,35 @@ def test_raw_body_upload(client: TestClient, mnist_test: MnistSplit) -> None:
     assert response.json()["digit"] == int(mnist_test.labels[1])
 
 
-def test_server_input_is_bit_identical_to_training_input(mnist_test: MnistSplit, tiny_model: object) -> None:
-    loaded = load_artifact(tiny_model)  # type: ignore[arg-type]
+@pytest.mark.parametrize("mode", ["auto", "raw"])
+def test_server_input_is_bit_identical_to_training_input(mnist_test: MnistSplit, tiny_model: Path, mode: str) -> None:
+    loaded = load_artifact(tiny_model)
     sample = mnist_test.head(20)
     training_tensor = Tensors.from_split(sample).inputs
     for index, pixels in enumerate(sample.images):
         upload = Upload(filename="x.png", content_type="image/png", data=png_bytes(pixels))
-        served = normalize(upload_to_pixels(upload, loaded, max_pixels=10_000), loaded.normalization)
+        prepared = prepare_upload(upload, mode, max_pixels=10_000)  # type: ignore[arg-type]
+        assert not prepared.framed
+        served = normalize(prepared.pixels, loaded.normalization)
         assert torch.equal(served[0], training_tensor[index])
 
 
 @pytest.mark.parametrize(
     ("fmt", "mode"),
-    [("PNG", "L"), ("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "P"), ("PNG", "I;16"), ("JPEG", "L"), ("JPEG", "RGB"),
-     ("BMP", "RGB"), ("GIF", "P"), ("WEBP", "RGB"), ("TIFF", "L"), ("TIFF", "RGB")],
+    [
+        ("PNG", "L"),
+        ("PNG", "RGB"),
+        ("PNG", "RGBA"),
+        ("PNG", "P"),
+        ("PNG", "I;16"),
+        ("JPEG", "L"),
+        ("JPEG", "RGB"),
+        ("BMP", "RGB"),
+        ("GIF", "P"),
+        ("WEBP", "RGB"),
+        ("TIFF", "L"),
+        ("TIFF", "RGB"),
+    ],
 )
 def test_image_formats_and_modes(client: TestClient, mnist_test: MnistSplit, fmt: str, mode: str) -> None:
     digit = mnist_test.images[0]  # a clear 7

@@ -64,7 +64,8 @@ def test_openapi_lists_every_route_with_errors(client: TestClient) -> None:
     for (path, method), statuses in expected.items():
         operation = paths[path][method]
         assert statuses <= set(operation["responses"]), (path, operation["responses"].keys())
-        assert operation["summary"] and operation["description"]
+        assert operation["summary"]
+        assert operation["description"]
     body = paths["/predict"]["post"]["requestBody"]["content"]
     assert set(body["multipart/form-data"]["schema"]["properties"]) == {"file", "files"}
     assert "image/png" in body

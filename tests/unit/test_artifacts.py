@@ -30,6 +30,7 @@ def test_round_trip_gives_identical_outputs(tmp_path: Path, arch: str) -> None:
 
 def test_save_leaves_no_temp_files(tiny_model: Path) -> None:
     assert sorted(p.name for p in tiny_model.parent.iterdir()) == ["tiny.json", "tiny.safetensors"]
+    assert tiny_model.stat().st_mode & 0o777 == 0o644  # readable by a server running as another user
 
 
 def test_tampered_weights_are_refused(tiny_model: Path) -> None:

@@ -186,3 +186,22 @@ def test_framing_is_deterministic_and_rejects_unknown_modes() -> None:
     assert set(PREPROCESS_MODES) == {"auto", "mnist", "raw"}
     with pytest.raises(ValueError, match="preprocess mode"):
         prepare_pixels(photo, "fancy")  # type: ignore[arg-type]
+
+
+def test_mnist_fast_path_agrees_with_full_analysis() -> None:
+    """The shortcut for MNIST-style uploads gives what the full ink analysis would have given."""
+    from tests.conftest import DATA_DIR
+    from training.mnist import load_split
+    from training.preprocessing import clearly_mnist_like
+
+    images = load_split(DATA_DIR, "test").images[:500]
+    accepted = 0
+    for pixels in images:
+        if clearly_mnist_like(pixels):
+            accepted += 1
+            ink = find_ink(pixels)
+            assert not ink.dark_on_light
+            assert ink.blank_reason is None
+    assert accepted >= 490  # the shortcut is the common case, not a rarity
+    assert not clearly_mnist_like(255 - images[0])  # dark on light
+    assert not clearly_mnist_like(np.zeros((28, 28), np.uint8))  # blank

@@ -32,7 +32,7 @@ def test_normalize_matches_totensor_then_normalize() -> None:
 def test_normalize_batch_shape_and_type_checks() -> None:
     assert normalize(np.zeros((5, 28, 28), np.uint8)).shape == (5, 1, 28, 28)
     with pytest.raises(TypeError, match="uint8"):
-        normalize(np.zeros((28, 28), np.float32))  # type: ignore[arg-type]
+        normalize(np.zeros((28, 28), np.float32))
     with pytest.raises(ValueError, match="expected"):
         normalize(np.zeros((27, 28), np.uint8))
 

@@ -23,16 +23,35 @@ def train_split() -> MnistSplit:
 def test_cli_smoke_run_writes_artifact_with_one_epoch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "smoke.safetensors"
     caplog.set_level(logging.INFO, logger="training")
-    code = main(["--arch", "mlp", "--epochs", "1", "--train-limit", "2000", "--batch-size", "50", "--data-dir", str(DATA_DIR),
-                 "--out", str(out), "--lr", "1e-3"])
+    code = main(
+        [
+            "--arch",
+            "mlp",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "2000",
+            "--batch-size",
+            "50",
+            "--data-dir",
+            str(DATA_DIR),
+            "--out",
+            str(out),
+            "--lr",
+            "1e-3",
+        ]
+    )
     assert code == 0
     metadata = json.loads(out.with_suffix(".json").read_text())
     (record,) = metadata["history"]
     assert set(record) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
     assert record["epoch"] == 1
-    assert 0 < record["train_accuracy"] <= 1 and 0 < record["val_accuracy"] <= 1
-    assert record["train_loss"] > 0 and record["seconds"] > 0
-    assert metadata["data"]["train_size"] == 2000 and metadata["data"]["val_size"] == 5000
+    assert 0 < record["train_accuracy"] <= 1
+    assert 0 < record["val_accuracy"] <= 1
+    assert record["train_loss"] > 0
+    assert record["seconds"] > 0
+    assert metadata["data"]["train_size"] == 2000
+    assert metadata["data"]["val_size"] == 5000
     assert metadata["preprocessing"] == {"size": 28, "mean": 0.5, "std": 0.5}
     assert metadata["hyperparameters"]["learning_rate"] == 1e-3
     assert metadata["data"]["train_fingerprint"].startswith("sha256:")
@@ -67,10 +86,12 @@ def test_fit_is_seeded_and_calls_back_every_epoch(train_split: MnistSplit) -> No
 def test_validation_is_held_out_from_training(train_split: MnistSplit) -> None:
     fit_part, val_part = split_train_val(train_split, TrainConfig(val_size=5000))
     assert val_part is not None
-    assert len(fit_part) == 55000 and len(val_part) == 5000
+    assert len(fit_part) == 55000
+    assert len(val_part) == 5000
     assert (val_part.images == train_split.images[55000:]).all()
     on_test, none = split_train_val(train_split, TrainConfig(validate_on_test=True, train_limit=10))
-    assert none is None and len(on_test) == 10
+    assert none is None
+    assert len(on_test) == 10
 
 
 def test_augment_keeps_shape_and_background(train_split: MnistSplit) -> None:
