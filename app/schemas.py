@@ -14,14 +14,27 @@ class PredictionPublic(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "example": {"digit": 7, "confidence": 0.9978, "probabilities": _PROBS_EXAMPLE, "model": "cnn-v1"}
+            "example": {
+                "digit": 7, "confidence": 0.9978, "probabilities": _PROBS_EXAMPLE, "model": "cnn-v1", "framed": False
+            }
         }
     )
 
-    digit: int = Field(ge=0, le=9, description="Most probable digit.")
-    confidence: float = Field(ge=0, le=1, description="Probability of that digit.")
-    probabilities: list[float] = Field(min_length=10, max_length=10, description="Softmax over digits 0-9.")
+    digit: int | None = Field(
+        ge=0, le=9, description="Most probable digit; null when the image holds no digit (see `reason`)."
+    )
+    confidence: float | None = Field(ge=0, le=1, description="Probability of that digit; null with `digit`.")
+    probabilities: list[float] | None = Field(
+        min_length=10, max_length=10, description="Softmax over digits 0-9; null with `digit`."
+    )
     model: str = Field(description="Id of the model that answered.")
+    framed: bool = Field(
+        description="Whether the image was framed like MNIST (photo, drawing) or went to the model as it was."
+    )
+    reason: str | None = Field(None, description="Why `digit` is null, e.g. a blank canvas or plain paper.")
+    frame: str | None = Field(
+        None, description="With return_frame=true: the 28x28 image the model saw, as a base64 PNG."
+    )
 
 
 class BatchPredictionPublic(BaseModel):

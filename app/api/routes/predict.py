@@ -108,7 +108,7 @@ async def predict(
         body: dict[str, Any] = {"model": loaded.id, "predictions": [_public(p, loaded.id) for p in predictions]}
     else:
         body = _public(predictions[0], loaded.id)
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 @router.post(
