@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from app.api.errors import unexpected_error
 from app.api.main import api_router
 from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
+from app.api.predict_http import PredictFastPath
 from app.core.config import Settings
 from app.core.lanes import Lanes
 from app.core.logging import configure_logging
@@ -30,8 +31,12 @@ probability and all ten softmax probabilities. The model, its preprocessing cons
 history are at `/model`."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; nothing heavy happens until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> FastAPI:
+    """Build the app; nothing heavy happens until the lifespan starts.
+
+    fast_path=False sends /predict through FastAPI's router instead of PredictFastPath (same answers,
+    slower); tests use it to check the two ways in agree.
+    """
     settings = settings or Settings()
     configure_logging()
     startup_failure: dict[str, Any] = {}
@@ -65,6 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.holder = ModelHolder()
     app.include_router(api_router)
     app.add_exception_handler(Exception, unexpected_error)
+    if fast_path:
+        app.add_middleware(PredictFastPath, owner=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AccessLog)
     app.add_middleware(QuietStartupFailure, reason=startup_failure)

@@ -15,7 +15,11 @@ class PredictionPublic(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "example": {
-                "digit": 7, "confidence": 0.9978, "probabilities": _PROBS_EXAMPLE, "model": "cnn-v1", "framed": False
+                "digit": 7,
+                "confidence": 0.9978,
+                "probabilities": _PROBS_EXAMPLE,
+                "model": "cnn-v1",
+                "framed": False,
             }
         }
     )

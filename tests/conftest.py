@@ -67,7 +67,13 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(model=SERVED_MODEL, state_dir=tmp_path / "state", data_dir=DATA_DIR, inference_workers=2)
 
 
+@pytest.fixture(params=[True, False], ids=["fast-path", "router"])
+def fast_path(request: pytest.FixtureRequest) -> bool:
+    """/predict is served by PredictFastPath; the router's route must answer the same."""
+    return bool(request.param)
+
+
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+def client(settings: Settings, fast_path: bool) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, fast_path=fast_path)) as test_client:
         yield test_client

@@ -6,25 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from app.core.config import Settings
-from app.core.lanes import Lanes
 from app.core.model_holder import ModelHolder
 from training.artifacts import LoadedModel
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 async def get_holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.holder
     return holder
-
-
-async def get_lanes(request: Request) -> Lanes:
-    lanes: Lanes = request.app.state.lanes
-    return lanes
 
 
 async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
@@ -35,7 +23,4 @@ async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Load
     return loaded
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-HolderDep = Annotated[ModelHolder, Depends(get_holder)]
-LanesDep = Annotated[Lanes, Depends(get_lanes)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]

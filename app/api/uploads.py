@@ -1,8 +1,8 @@
-"""Read the images of a /predict request: multipart `file`/`files`, or the raw body."""
+"""The images of a /predict body: multipart `file`/`files`, or the image itself as the body."""
 
 from __future__ import annotations
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 
 from app.core.config import Settings
@@ -37,18 +37,16 @@ def _too_many(settings: Settings) -> HTTPException:
     return HTTPException(413, f"too many files: at most {settings.max_files} per request")
 
 
-async def read_uploads(request: Request, settings: Settings) -> tuple[list[Upload], bool]:
-    """The request's images in order, and whether it was a batch (`files`) request."""
-    content_type = request.headers.get("content-type", "")
+def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[list[Upload], bool]:
+    """The body's images in order, and whether it was a batch (`files`) request."""
     media_type = media_type_of(content_type)
     if media_type == "multipart/form-data":
         try:
-            parts = parse_multipart(await request.body(), content_type, settings.max_files + _EXTRA_PARTS)
+            parts = parse_multipart(body, content_type, settings.max_files + _EXTRA_PARTS)
         except MultipartError as exc:
             raise (_too_many(settings) if exc.too_many else HTTPException(400, str(exc))) from None
         return _uploads_from_parts(parts, settings)
     if media_type in SUPPORTED_MEDIA_TYPES or media_type in GENERIC_MEDIA_TYPES:
-        body = await request.body()
         if not body and media_type == "":
             raise _missing_file()
         return [Upload(filename="", content_type=media_type, data=body)], False

@@ -19,7 +19,7 @@ DIGIT = png_bytes(np.eye(28, dtype=np.uint8) * 255)
 
 
 @pytest.fixture
-def strict_client(tmp_path: Path) -> Iterator[TestClient]:
+def strict_client(tmp_path: Path, fast_path: bool) -> Iterator[TestClient]:
     settings = Settings(
         model=SERVED_MODEL,
         state_dir=tmp_path,
@@ -28,7 +28,7 @@ def strict_client(tmp_path: Path) -> Iterator[TestClient]:
         max_image_pixels=1_000_000,
         max_files=4,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, fast_path=fast_path)) as client:
         yield client
 
 

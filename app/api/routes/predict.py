@@ -1,21 +1,18 @@
-"""POST /predict (and /predict/frame): one image or a batch, as multipart or as the raw body."""
+"""POST /predict and /predict/frame, as the docs page shows them.
+
+Requests normally reach these endpoints through app.api.predict_http.PredictFastPath, which skips
+the router; these routes call the same `answer()` and serve when the app is built without it.
+"""
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from app.api.deps import LanesDep, ModelDep, SettingsDep
 from app.api.errors import error_responses
-from app.api.uploads import read_uploads
-from app.core.imaging import ImageRejectedError
-from app.core.inference import Job, Prediction, Upload
-from app.core.lanes import Lanes
+from app.api.predict_http import answer
 from app.schemas import BatchPredictionPublic, PredictionPublic
-from training.artifacts import LoadedModel
 from training.preprocessing import PreprocessMode
 
 router = APIRouter(tags=["predict"])
@@ -55,31 +52,10 @@ ReturnFrameQuery = Annotated[
 ]
 
 
-def _public(prediction: Prediction, model_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "digit": prediction.digit,
-        "confidence": prediction.confidence,
-        "probabilities": prediction.probabilities,
-        "model": model_id,
-        "framed": prediction.framed,
-    }
-    if prediction.reason is not None:
-        body["reason"] = prediction.reason
-    if prediction.frame_png is not None:
-        body["frame"] = base64.b64encode(prediction.frame_png).decode()
-    return body
-
-
-async def _run(
-    uploads: list[Upload], loaded: LoadedModel, lanes: Lanes, mode: PreprocessMode, frame_scale: int
-) -> list[Prediction]:
-    jobs = [Job(upload, loaded, mode, frame_scale) for upload in uploads]
-    outcomes = await lanes.for_uploads(uploads).submit(jobs)
-    for index, (upload, outcome) in enumerate(zip(uploads, outcomes, strict=True)):
-        if isinstance(outcome, ImageRejectedError):
-            name = f" ({upload.filename})" if upload.filename else ""
-            raise HTTPException(outcome.status_code, f"file {index}{name}: {outcome.detail}")
-    return outcomes  # type: ignore[return-value]
+async def _reply(request: Request, frame_endpoint: bool) -> Response:
+    content_type = request.headers.get("content-type", "")
+    reply = await answer(request.app, content_type, request.url.query, await request.body(), frame_endpoint)
+    return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
 
 
 @router.post(
@@ -90,25 +66,14 @@ async def _run(
     openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def predict(
-    request: Request,
-    loaded: ModelDep,
-    settings: SettingsDep,
-    lanes: LanesDep,
-    preprocess: PreprocessQuery = "auto",
-    return_frame: ReturnFrameQuery = False,
-) -> Response:
+    request: Request, preprocess: PreprocessQuery = "auto", return_frame: ReturnFrameQuery = False
+) -> Any:
     """Frame the digit if needed, normalise as in training, and return softmax probabilities.
 
     A `file` upload or a raw body answers one prediction; `files` answers a list in upload order.
     An image with no digit on it (blank canvas, plain paper) answers `digit: null` with a `reason`.
     """
-    uploads, is_batch = await read_uploads(request, settings)
-    predictions = await _run(uploads, loaded, lanes, preprocess, 1 if return_frame else 0)
-    if is_batch:
-        body: dict[str, Any] = {"model": loaded.id, "predictions": [_public(p, loaded.id) for p in predictions]}
-    else:
-        body = _public(predictions[0], loaded.id)
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+    return await _reply(request, frame_endpoint=False)
 
 
 @router.post(
@@ -123,16 +88,8 @@ async def predict(
 )
 async def predict_frame(
     request: Request,
-    loaded: ModelDep,
-    settings: SettingsDep,
-    lanes: LanesDep,
     preprocess: PreprocessQuery = "auto",
     scale: Annotated[int, Query(ge=1, le=32, description="Enlarge each pixel to scale x scale.")] = 10,
 ) -> Response:
     """The same preprocessing as /predict, answered as a PNG image (send one image)."""
-    uploads, is_batch = await read_uploads(request, settings)
-    if is_batch:
-        raise HTTPException(422, "send one image as `file` or as the body")
-    (prediction,) = await _run(uploads, loaded, lanes, preprocess, scale)
-    assert prediction.frame_png is not None
-    return Response(prediction.frame_png, media_type="image/png")
+    return await _reply(request, frame_endpoint=True)

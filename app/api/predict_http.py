@@ -1,0 +1,170 @@
+"""/predict and /predict/frame over plain ASGI: the hot path of the service.
+
+Routing, dependency injection and per-route telemetry cost about as much as decoding and running
+the model on a 28x28 digit, so POST /predict is answered by `PredictFastPath` before the router.
+The FastAPI routes in routes/predict.py document the same endpoints and call the same `answer()`,
+so both ways in behave identically (tests run against both).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.uploads import read_uploads
+from app.core.config import Settings
+from app.core.imaging import ImageRejectedError
+from app.core.inference import Job, Prediction
+from app.core.lanes import Lanes
+from app.core.model_holder import ModelHolder
+from training.preprocessing import PREPROCESS_MODES, PreprocessMode
+
+PREDICT_PATH = "/predict"
+FRAME_PATH = "/predict/frame"
+_TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    media_type: str
+    body: bytes
+
+
+def _json(status: int, content: Any) -> Reply:
+    return Reply(status, _JSON, orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _invalid(name: str, message: str, value: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}])
+
+
+@dataclass(frozen=True)
+class PredictQuery:
+    preprocess: PreprocessMode = "auto"
+    return_frame: bool = False
+    scale: int = 10
+
+    @classmethod
+    def parse(cls, query_string: str) -> PredictQuery:
+        """Validate the query like FastAPI would (422 naming the parameter); unknown names are ignored."""
+        values = dict(parse_qsl(query_string, keep_blank_values=True))
+        preprocess = values.get("preprocess", "auto")
+        if preprocess not in PREPROCESS_MODES:
+            raise _invalid("preprocess", f"Input should be {', '.join(map(repr, PREPROCESS_MODES))}", preprocess)
+        return_frame = values.get("return_frame", "false").lower()
+        if return_frame not in _TRUE | _FALSE:
+            raise _invalid("return_frame", "Input should be a valid boolean", return_frame)
+        scale = values.get("scale", "10")
+        if not scale.isdigit() or not 1 <= int(scale) <= 32:
+            raise _invalid("scale", "Input should be an integer from 1 to 32", scale)
+        return cls(preprocess, return_frame in _TRUE, int(scale))
+
+
+def prediction_body(prediction: Prediction, model_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "digit": prediction.digit,
+        "confidence": prediction.confidence,
+        "probabilities": prediction.probabilities,
+        "model": model_id,
+        "framed": prediction.framed,
+    }
+    if prediction.reason is not None:
+        body["reason"] = prediction.reason
+    if prediction.frame_png is not None:
+        body["frame"] = base64.b64encode(prediction.frame_png).decode()
+    return body
+
+
+async def _predict(
+    holder: ModelHolder,
+    lanes: Lanes,
+    settings: Settings,
+    content_type: str,
+    query_string: str,
+    body: bytes,
+    frame_endpoint: bool,
+) -> Reply:
+    loaded = holder.current  # read once: a swap during this request does not change its model
+    if loaded is None:
+        raise HTTPException(503, "no model loaded yet; retry shortly")
+    query = PredictQuery.parse(query_string)
+    uploads, is_batch = read_uploads(content_type, body, settings)
+    if frame_endpoint and is_batch:
+        raise HTTPException(422, "send one image as `file` or as the body")
+    scale = query.scale if frame_endpoint else (1 if query.return_frame else 0)
+    outcomes = await lanes.for_uploads(uploads).submit([Job(u, loaded, query.preprocess, scale) for u in uploads])
+    predictions: list[Prediction] = []
+    for index, (upload, outcome) in enumerate(zip(uploads, outcomes, strict=True)):
+        if isinstance(outcome, ImageRejectedError):
+            name = f" ({upload.filename})" if upload.filename else ""
+            raise HTTPException(outcome.status_code, f"file {index}{name}: {outcome.detail}")
+        predictions.append(outcome)
+    if frame_endpoint:
+        assert predictions[0].frame_png is not None
+        return Reply(200, "image/png", predictions[0].frame_png)
+    if is_batch:
+        return _json(200, {"model": loaded.id, "predictions": [prediction_body(p, loaded.id) for p in predictions]})
+    return _json(200, prediction_body(predictions[0], loaded.id))
+
+
+async def answer(app: FastAPI, content_type: str, query_string: str, body: bytes, frame_endpoint: bool) -> Reply:
+    """The reply to a POST /predict (or /predict/frame): a result, or a JSON error with its status."""
+    state = app.state
+    try:
+        return await _predict(
+            state.holder, state.lanes, state.settings, content_type, query_string, body, frame_endpoint
+        )
+    except HTTPException as exc:
+        return _json(exc.status_code, {"detail": exc.detail})
+    except RequestValidationError as exc:
+        return _json(422, {"detail": list(exc.errors())})
+
+
+class PredictFastPath:
+    """Answer POST /predict and /predict/frame directly; pass everything else on to the router."""
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
+        self.app, self.owner = app, owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path")
+        if scope["type"] != "http" or scope["method"] != "POST" or path not in (PREDICT_PATH, FRAME_PATH):
+            await self.app(scope, receive, send)
+            return
+        content_type = ""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+                break
+        try:
+            body = await _read_body(receive)
+        except HTTPException as exc:  # the body-size limit trips while the body streams in
+            reply = _json(exc.status_code, {"detail": exc.detail})
+        else:
+            query = scope.get("query_string", b"").decode("latin-1")
+            reply = await answer(self.owner, content_type, query, body, path == FRAME_PATH)
+        headers = [(b"content-type", reply.media_type.encode()), (b"content-length", str(len(reply.body)).encode())]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
