@@ -42,12 +42,22 @@ def _resolve(results: list[_Result]) -> None:
             future.set_result(result)
 
 
+@dataclass
+class BatchStats:
+    batches: int = 0
+    requests: int = 0
+    images: int = 0
+    largest: int = 0  # images in the largest batch so far
+
+
 class Batcher:
     def __init__(
         self, process: Callable[[list[Job]], list[Outcome]], workers: int, max_batch: int, name: str = "batcher"
     ) -> None:
         self._process, self._max_batch = process, max_batch
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self.stats = BatchStats()
+        self._stats_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
         for thread in self._threads:
             thread.start()
@@ -87,6 +97,12 @@ class Batcher:
                 break
             assert isinstance(first, _Pending)
             batch, stopping = self._take_batch(first)
+            images = sum(len(pending.jobs) for pending in batch)
+            with self._stats_lock:
+                self.stats.batches += 1
+                self.stats.requests += len(batch)
+                self.stats.images += images
+                self.stats.largest = max(self.stats.largest, images)
             results: list[_Result] = []
             try:
                 outcomes = self._process([job for pending in batch for job in pending.jobs])
