@@ -73,9 +73,12 @@ COPY --from=source /srv/digits /srv/digits
 WORKDIR /srv/digits
 USER 10001:10001
 
-ENV PORT=8000
+# DIGITS_WORKERS=2 (`docker run -e DIGITS_WORKERS=2`) runs two server processes: see README, "Several workers".
+ENV PORT=8000 \
+    DIGITS_HOST=0.0.0.0
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=4)"]
-# sh only to expand PORT; exec makes uvicorn PID 1 so that `docker stop` reaches it.
-CMD ["sh", "-c", "exec uvicorn app.main:app --host 0.0.0.0 --port \"${PORT:-8000}\" --no-access-log"]
+# sh only to pass PORT on; exec makes the server (uvicorn, or its supervisor with several workers) PID 1,
+# so that `docker stop` reaches it.
+CMD ["sh", "-c", "DIGITS_PORT=\"${PORT:-8000}\" exec python -m app"]

@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 serve: install
-	$(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	DIGITS_HOST=$(HOST) DIGITS_PORT=$(PORT) $(PY) -m app
 
 test: install
 	$(PY) -m pytest

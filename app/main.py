@@ -20,7 +20,6 @@ from app.core.config import Settings
 from app.core.lanes import Lanes
 from app.core.logging import configure_logging
 from app.core.model_holder import ModelHolder
-from app.jobs.auth import resolve_admin_token
 from app.jobs.manager import JobManager
 from training.artifacts import ArtifactError
 
@@ -52,8 +51,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
             raise
         log.info("serving model %s from %s", loaded.id, settings.model)
         try:
-            app.state.admin_token = resolve_admin_token(settings)
             app.state.jobs = JobManager.open(settings, app.state.holder)
+            app.state.admin_token = app.state.jobs.admin_token  # shared by the server's processes
         except (OSError, sqlite3.Error) as exc:
             startup_failure["message"] = f"cannot use state directory {settings.state_dir}: {exc}"
             log.error("%s", startup_failure["message"])

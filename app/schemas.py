@@ -83,8 +83,10 @@ class ModelPublic(BaseModel):
 
 class HealthPublic(BaseModel):
     status: str = Field(examples=["ok"])
+    pid: int = Field(description="The server process that answered (DIGITS_WORKERS may run several).")
 
 
 class ReadyPublic(BaseModel):
     status: str = Field(examples=["ready"])
     model: str = Field(examples=["cnn-v1"])
+    pid: int = Field(description="The server process that answered; `model` is the one it serves.")

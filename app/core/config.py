@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "cnn.safetensors"
+
+
+def _share_of_cpus(fields: dict[str, Any]) -> int:
+    """Each server process's share of the CPUs, so that all processes together use each core once."""
+    return max(1, (os.cpu_count() or 1) // int(fields.get("workers", 1)))
 
 
 class Settings(BaseSettings):
@@ -23,8 +29,13 @@ class Settings(BaseSettings):
         40_000_000, gt=0, description="Largest accepted image (width x height), checked before decoding."
     )
     max_files: int = Field(64, gt=0, description="Most images in one batch request.")
+    workers: int = Field(
+        1, gt=0, description="Server processes `python -m app` runs; 1 serves exactly as `uvicorn app.main:app`."
+    )
+    host: str = Field("127.0.0.1", description="Address `python -m app` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `python -m app` listens on.")
     inference_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, gt=0, description="Threads that decode and run the model."
+        default_factory=_share_of_cpus, gt=0, description="Threads that decode and run the model, per process."
     )
     max_batch: int = Field(64, gt=0, description="Most images the dynamic batcher runs in one forward pass.")
     torch_threads: int = Field(1, gt=0, description="torch intra-op threads per inference worker.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d]: %(message)s"  # several workers share one log
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -35,10 +35,15 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-def resolve_admin_token(settings: Settings) -> str:
-    """The configured token, or a fresh random one written to the state directory (never logged)."""
+def resolve_admin_token(settings: Settings, first: bool = True) -> str:
+    """The configured token, or a fresh random one written to the state directory (never logged).
+
+    With several server processes, the FIRST of them generates it and the others read it from the file.
+    """
     if settings.admin_token is not None and settings.admin_token.get_secret_value():
         return settings.admin_token.get_secret_value()
+    if not first:
+        return token_path(settings).read_text().strip()
     token = secrets.token_urlsafe(32)
     path = token_path(settings)
     write_private(path, token + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,3 +99,77 @@ def test_a_finished_job_is_never_rewritten(store: JobStore) -> None:
     assert record is not None
     assert record.status == JobStatus.CANCELLED
     assert record.test_accuracy is None
+
+
+def test_a_second_unfinished_job_is_refused_with_the_first_ones_id(tmp_path: Path) -> None:
+    one, other = JobStore(tmp_path / "jobs.sqlite3"), JobStore(tmp_path / "jobs.sqlite3")  # two processes' views
+    try:
+        assert one.create_exclusive("a", REQUEST, "mlp-a") is None
+        assert other.create_exclusive("b", REQUEST, "mlp-b") == "a"
+        one.mark_running("a")
+        assert other.create_exclusive("b", REQUEST, "mlp-b") == "a"
+        one.finish("a", JobStatus.SUCCEEDED, test_accuracy=0.9)
+        assert other.create_exclusive("b", REQUEST, "mlp-b") is None
+        assert [record.id for record in one.recent(10)] == ["b", "a"]
+    finally:
+        one.close()
+        other.close()
+
+
+def test_the_leader_claims_queued_jobs_once_and_cancel_requests_wait_for_it(store: JobStore) -> None:
+    store.create("a", REQUEST, "mlp-a")
+    claimed = store.claim_next()
+    assert claimed is not None
+    assert claimed.id == "a"
+    assert store.claim_next() is None
+    assert not store.cancel_unclaimed("a", "cancelled by request")  # a process runs it: only its leader stops it
+    assert store.cancel_requests() == []
+    assert store.request_cancel("a")
+    assert store.cancel_requests() == ["a"]
+    store.finish("a", JobStatus.CANCELLED, error="cancelled by request")
+    assert store.cancel_requests() == []
+    assert not store.request_cancel("a")
+
+    store.create("b", REQUEST, "mlp-b")
+    store.request_cancel("b")
+    assert store.claim_next() is None  # never started once someone asked to cancel it
+    assert store.cancel_unclaimed("b", "cancelled by request")
+    record = store.get("b")
+    assert record is not None
+    assert record.status == JobStatus.CANCELLED
+
+
+def test_a_new_leader_fails_only_the_jobs_a_process_was_started_for(store: JobStore) -> None:
+    store.create("started", REQUEST, "mlp-started")
+    store.claim_next()
+    store.create("waiting", REQUEST, "mlp-waiting")
+    stale = store.mark_interrupted(claimed_only=True)
+    assert [record.id for record in stale] == ["started"]
+    waiting = store.get("waiting")
+    assert waiting is not None
+    assert waiting.status == JobStatus.QUEUED
+
+
+def test_a_database_from_before_multi_process_serving_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, request TEXT NOT NULL, model_id TEXT NOT NULL,"
+        " created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, test_accuracy REAL,"
+        " activated INTEGER NOT NULL DEFAULT 0, error TEXT);"
+    )
+    old.execute(
+        "INSERT INTO jobs (id, status, request, model_id, created_at) VALUES ('old', 'queued', ?, 'mlp-old', ?)",
+        (REQUEST.model_dump_json(), "2026-01-01T00:00:00+00:00"),
+    )
+    old.commit()
+    old.close()
+
+    store = JobStore(path)
+    try:
+        claimed = store.claim_next()
+        assert claimed is not None
+        assert claimed.id == "old"
+        assert store.request_cancel("old")
+    finally:
+        store.close()

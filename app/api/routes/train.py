@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.errors import error_responses
 from app.jobs.auth import require_admin
+from app.jobs.errors import JobConflictError, JobFinishedError, JobNotFoundError
 from app.jobs.events import job_events
-from app.jobs.manager import JobConflictError, JobFinishedError, JobManager, JobNotFoundError
+from app.jobs.manager import JobManager
 from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
 from app.jobs.store import JobRecord
 from app.schemas import EpochPublic
@@ -30,6 +31,9 @@ JobsDep = Annotated[JobManager, Depends(get_jobs)]
 ADMIN = [Depends(require_admin)]
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ConflictPublic, "description": "Another job is queued or running."}
+}
+STILL_STOPPING: dict[int | str, dict[str, Any]] = {
+    202: {"model": JobPublic, "description": "Cancel recorded; the job had not stopped yet."}
 }
 
 
@@ -92,13 +96,22 @@ def get_job(job_id: str, jobs: JobsDep) -> JobPublic:
 
 
 @router.delete(
-    "/{job_id}", summary="Cancel a training job", dependencies=ADMIN, responses=error_responses(401, 404, 409)
+    "/{job_id}",
+    summary="Cancel a training job",
+    dependencies=ADMIN,
+    responses={**STILL_STOPPING, **error_responses(401, 404, 409)},
 )
-def cancel_job(job_id: str, jobs: JobsDep) -> JobPublic:
-    """Stop a queued or running job's process; the served model and existing artifacts stay as they were."""
+def cancel_job(job_id: str, response: Response, jobs: JobsDep) -> JobPublic:
+    """Stop a queued or running job's process; the served model and existing artifacts stay as they were.
+
+    202 instead of 200 if the job has not stopped within 10 s: the request stays recorded for the leader.
+    """
     find(jobs, job_id)
     try:
-        return to_public(jobs.cancel(job_id))
+        record = jobs.cancel(job_id)
+        if not record.status.finished:
+            response.status_code = 202
+        return to_public(record)
     except JobNotFoundError:
         raise HTTPException(404, f"no training job {job_id!r}") from None
     except JobFinishedError as exc:

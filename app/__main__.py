@@ -1,0 +1,46 @@
+"""`python -m app`: serve `app.main:app` on DIGITS_HOST:DIGITS_PORT with DIGITS_WORKERS processes.
+
+With more than one worker, uvicorn's supervisor shares the listening socket between the processes and
+starts a new one if one dies; the processes coordinate through DIGITS_STATE_DIR (see app/jobs/manager.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import uvicorn
+
+from app.core.config import Settings
+from app.core.logging import configure_logging
+
+log = logging.getLogger("app")
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging()
+    cpus = os.cpu_count() or 1
+    threads = settings.workers * settings.inference_workers * settings.torch_threads
+    if threads > cpus:
+        log.warning(
+            "%d processes x %d inference threads x %d torch threads = %d threads for %d CPUs: expect contention",
+            settings.workers,
+            settings.inference_workers,
+            settings.torch_threads,
+            threads,
+            cpus,
+        )
+    uvicorn.run(
+        "app.main:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,  # the app writes its own access lines (app/api/middleware.py)
+        http="httptools",
+        loop="uvloop",
+    )
+
+
+if __name__ == "__main__":
+    main()
