@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -58,6 +59,11 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
             log.error("%s", startup_failure["message"])
             raise
         app.state.lanes = Lanes.start(settings)
+        # Everything loaded so far (torch, the model, FastAPI) lives as long as the process: moving it
+        # out of the collector's generations keeps each full collection from walking it, which showed
+        # up as ~100 ms stalls in /predict's p99 under load.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
