@@ -20,6 +20,7 @@ from app.api.predict_http import PredictFastPath
 from app.core.config import Settings
 from app.core.lanes import Lanes
 from app.core.logging import configure_logging
+from app.core.metrics import RequestMetrics
 from app.core.model_holder import ModelHolder
 from app.jobs.manager import JobManager
 from training.artifacts import ArtifactError
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     if fast_path:
         app.add_middleware(PredictFastPath, owner=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(AccessLog)
+    app.state.metrics = RequestMetrics()
+    app.add_middleware(AccessLog, metrics=app.state.metrics)
     app.add_middleware(QuietStartupFailure, reason=startup_failure)
     return app
 

@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.metrics import RequestMetrics
+
 access_log = logging.getLogger("app.access")
 
 
@@ -60,10 +62,10 @@ class BodySizeLimit:
 
 
 class AccessLog:
-    """One line per request: method, path, status, latency."""
+    """One line per request (method, path, status, latency), also counted in the /metrics registry."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+        self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,9 +82,9 @@ class AccessLog:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            access_log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status[0], (time.perf_counter() - started) * 1000
-            )
+            seconds = time.perf_counter() - started
+            self.metrics.observe(scope["method"], scope["path"], status[0], seconds)
+            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status[0], seconds * 1000)
 
 
 class QuietStartupFailure:
