@@ -24,6 +24,8 @@ from tests.api.train_helpers import (
     finished,
     job_settings,
     process_alive,
+    served_id,
+    start,
     wait_for,
     wait_gone,
 )
@@ -33,19 +35,6 @@ from tests.api.train_helpers import (
 def client(tmp_path: Path) -> Iterator[TestClient]:
     with TestClient(create_app(job_settings(tmp_path / "state"))) as test_client:
         yield test_client
-
-
-def served_id(client: TestClient) -> str:
-    model_id: str = client.get("/model").json()["id"]
-    return model_id
-
-
-def start(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/train", json=body, headers=AUTH)
-    assert response.status_code == 202, response.text
-    job: dict[str, Any] = response.json()
-    assert response.headers["location"] == job["status_url"] == f"/train/{job['id']}"
-    return job
 
 
 def test_polling_shows_history_grow_and_the_new_model_is_served(client: TestClient, tmp_path: Path) -> None:

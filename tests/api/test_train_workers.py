@@ -32,6 +32,8 @@ from tests.api.train_helpers import (
     finished,
     job_settings,
     process_alive,
+    served_id,
+    start,
     wait_for,
 )
 
@@ -49,18 +51,6 @@ def manager(client: TestClient) -> JobManager:
     assert isinstance(app, FastAPI)
     jobs: JobManager = app.state.jobs
     return jobs
-
-
-def served_id(client: TestClient) -> str:
-    model_id: str = client.get("/model").json()["id"]
-    return model_id
-
-
-def start(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/train", json=body, headers=AUTH)
-    assert response.status_code == 202, response.text
-    job: dict[str, Any] = response.json()
-    return job
 
 
 def running(job: dict[str, Any]) -> bool:

@@ -83,3 +83,17 @@ def wait_gone(pid: int, timeout: float = 15.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def served_id(client: TestClient) -> str:
+    model_id: str = client.get("/model").json()["id"]
+    return model_id
+
+
+def start(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /train with the admin token; the job must be accepted, with its Location."""
+    response = client.post("/train", json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = response.json()
+    assert response.headers["location"] == job["status_url"] == f"/train/{job['id']}"
+    return job
