@@ -54,7 +54,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.download:
         args.data_dir = download(args.data_dir)
-    out: Path = args.out or Path("models") / f"{config.arch}.safetensors"
+    # Never models/ by default: a smoke run must not overwrite the committed, served weights.
+    out: Path = args.out or Path("runs") / f"{config.arch}-{time.strftime('%Y%m%dT%H%M%S')}.safetensors"
     epoch_of = [1]
 
     def report(metrics: EpochMetrics) -> None:
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     train.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     train.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir first (online)")
-    train.add_argument("--out", type=Path, help="artifact path (.safetensors); default models/ARCH.safetensors")
+    train.add_argument("--out", type=Path, help="artifact path (.safetensors); default runs/ARCH-TIME.safetensors")
     train.set_defaults(handler=_train)
     evaluate_cmd = commands.add_parser("evaluate", help="print an artifact's accuracy on the test split")
     evaluate_cmd.add_argument("model", type=Path)

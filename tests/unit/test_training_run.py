@@ -103,3 +103,11 @@ def test_augment_keeps_shape_and_background(train_split: MnistSplit) -> None:
     assert out.shape == batch.shape
     assert not torch.equal(out, batch)
     assert float(out[:, :, 0, 0].mean()) == pytest.approx(-1.0, abs=1e-5)  # corners stay background
+
+
+def test_cli_default_output_never_touches_committed_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--epochs", "1", "--train-limit", "100", "--data-dir", str(DATA_DIR)]) == 0
+    (written,) = (tmp_path / "runs").glob("mlp-*.safetensors")
+    assert load_artifact(written).metadata["data"]["train_size"] == 100
+    assert not (tmp_path / "models").exists()
