@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,16 @@ def test_openapi_lists_every_route_with_errors(client: TestClient) -> None:
     assert "image/png" in body
     assert "example" in spec["components"]["schemas"]["PredictionPublic"]
     assert client.get("/docs").status_code == 200
+
+
+def test_one_access_line_per_request_and_no_traceback_for_client_errors(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    client.post("/predict", files={"file": ("empty.png", b"", "image/png")})
+    client.get("/health")
+    access = [r.getMessage() for r in caplog.records if r.name == "app.access"]
+    assert len(access) == 2
+    assert re.fullmatch(r"POST /predict 400 \d+\.\dms", access[0])
+    assert re.fullmatch(r"GET /health 200 \d+\.\dms", access[1])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
