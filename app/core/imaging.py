@@ -25,6 +25,8 @@ SUPPORTED_MEDIA_TYPES = frozenset(
 # Clients that do not know the type (curl with an odd extension, raw uploads) send these.
 GENERIC_MEDIA_TYPES = frozenset({"", "application/octet-stream"})
 SUPPORTED_LIST = "PNG, JPEG, BMP, GIF, WebP or TIFF"
+# Framing works on at most 512 px (training.ink.WORK_MAX_SIDE); twice that keeps detail to spare.
+DRAFT_LONG_SIDE = 1024
 
 # Pillow's own bomb check warns or raises inside Image.open; ours runs on the header's size with the
 # configured limit before any pixel is decoded, so Pillow's global one is switched off.
@@ -66,6 +68,11 @@ def decode_image(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejectedError(413, f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
     if width == 0 or height == 0:
         raise ImageRejectedError(400, "image has no pixels")
+    if image.format == "JPEG" and max(width, height) > 2 * DRAFT_LONG_SIDE:
+        # Phone photos: let libjpeg decode at 1/2, 1/4 or 1/8 scale (3-4x faster) rather than
+        # decoding pixels that framing throws away; the result keeps at least DRAFT_LONG_SIDE.
+        scale = DRAFT_LONG_SIDE / max(width, height)
+        image.draft(image.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:

@@ -120,3 +120,16 @@ def test_schema_documents_null_digit_and_frame(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictionPublic"]
     assert {"digit", "reason", "framed", "frame"} <= set(schema["properties"])
     assert "null" in str(schema["properties"]["digit"])
+
+
+def test_huge_jpeg_photo_is_decoded_at_reduced_scale_and_read(client: TestClient) -> None:
+    from app.core.imaging import DRAFT_LONG_SIDE, decode_image
+
+    path, label = sample_files("photos")[0]
+    big = Image.open(path).convert("RGB").resize((4000, 3000))
+    buffer = io.BytesIO()
+    big.save(buffer, format="JPEG", quality=90)
+    decoded = decode_image(buffer.getvalue(), max_pixels=40_000_000)
+    assert DRAFT_LONG_SIDE <= max(decoded.size) < 4000
+    response = client.post("/predict", files={"file": ("big.jpg", buffer.getvalue(), "image/jpeg")})
+    assert response.json()["digit"] == label
