@@ -87,7 +87,7 @@ def prediction_body(prediction: Prediction, model_id: str) -> dict[str, Any]:
 
 async def _predict(
     holder: ModelHolder,
-    lanes: Lanes,
+    lanes: Lanes | None,
     settings: Settings,
     content_type: str,
     query_string: str,
@@ -95,7 +95,7 @@ async def _predict(
     frame_endpoint: bool,
 ) -> Reply:
     loaded = holder.current  # read once: a swap during this request does not change its model
-    if loaded is None:
+    if loaded is None or lanes is None:  # before the lifespan has loaded the model and started the batchers
         raise HTTPException(503, "no model loaded yet; retry shortly")
     query = PredictQuery.parse(query_string)
     uploads, is_batch = read_uploads(content_type, body, settings)
@@ -122,7 +122,13 @@ async def answer(app: FastAPI, content_type: str, query_string: str, body: bytes
     state = app.state
     try:
         return await _predict(
-            state.holder, state.lanes, state.settings, content_type, query_string, body, frame_endpoint
+            state.holder,
+            getattr(state, "lanes", None),
+            state.settings,
+            content_type,
+            query_string,
+            body,
+            frame_endpoint,
         )
     except HTTPException as exc:
         return _json(exc.status_code, {"detail": exc.detail})

@@ -21,6 +21,8 @@ def test_ready_is_503_until_the_model_is_loaded(settings: Settings) -> None:
     response = without_lifespan.get("/ready")
     assert response.status_code == 503
     assert "no model loaded" in response.json()["detail"]
+    predict = without_lifespan.post("/predict", files={"file": ("d.png", b"\x89PNG", "image/png")})
+    assert predict.status_code == 503
     with TestClient(app) as client:
         response = client.get("/ready")
         assert response.status_code == 200

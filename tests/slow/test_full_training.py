@@ -10,7 +10,7 @@ from tests.conftest import DATA_DIR
 from training.config import TrainConfig
 from training.run import run_training
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the cnn alone takes ~10 minutes
 
 
 def test_tuned_mlp_reaches_target(tmp_path: Path) -> None:
