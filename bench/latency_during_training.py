@@ -13,7 +13,6 @@ import io
 import logging
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,19 +25,13 @@ import httpx
 from PIL import Image
 
 from app.core.config import DEFAULT_MODEL, PROJECT_ROOT
+from bench.local import free_port
 from training.mnist import load_split
 
 log = logging.getLogger("bench.latency_during_training")
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "data" / "mnist"
 # Long enough to outlast the measurement; it is cancelled afterwards.
 TRAINING_JOB: dict[str, Any] = {"arch": "cnn", "epochs": 1}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def percentile(samples: list[float], q: float) -> float:

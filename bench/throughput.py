@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from bench.local import descendants, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
@@ -46,24 +47,6 @@ class Level:
     rss_mib: float  # largest resident set of one serving process, after the load
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def process_tree(pid: int) -> list[int]:
-    """pid and all its descendants (uvicorn's workers are children of its supervisor)."""
-    found, frontier = [pid], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = Path(f"/proc/{parent}/task/{parent}/children")
-        kids = [int(k) for k in children.read_text().split()] if children.exists() else []
-        found += kids
-        frontier += kids
-    return found
-
-
 def rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status")
     if not status.exists():
@@ -74,7 +57,7 @@ def rss_mib(pid: int) -> float:
 
 def serving_rss(pid: int) -> float:
     """The largest RSS among the processes that answer requests (a supervisor alone answers none)."""
-    tree = process_tree(pid)
+    tree = descendants(pid)
     serving = tree[1:] if len(tree) > 1 else tree
     return max(rss_mib(p) for p in serving)
 

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from bench.local import process_alive
 from tests.api.train_helpers import (
     AUTH,
     LONG_JOB,
@@ -23,7 +24,6 @@ from tests.api.train_helpers import (
     digit_png,
     finished,
     job_settings,
-    process_alive,
     served_id,
     start,
     wait_for,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import PROJECT_ROOT
 from app.main import create_app
+from bench.local import children_of, free_port, process_alive
 from tests.api.train_helpers import (
     AUTH,
     DATA_DIR,
@@ -28,7 +28,6 @@ from tests.api.train_helpers import (
     TOKEN,
     finished,
     job_settings,
-    process_alive,
     wait_for,
     wait_gone,
 )
@@ -65,20 +64,6 @@ def test_shutting_down_stops_a_running_job_and_records_it_as_interrupted(tmp_pat
     assert job["status"] == "failed"
     assert "interrupted" in job["error"]
     assert job["current_epoch"] >= 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def children_of(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
 
 
 @contextmanager

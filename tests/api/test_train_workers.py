@@ -24,6 +24,7 @@ from app.jobs.manager import JobManager
 from app.jobs.schemas import TrainCreate
 from app.jobs.store import JobStore
 from app.main import create_app
+from bench.local import process_alive
 from tests.api.train_helpers import (
     AUTH,
     LONG_JOB,
@@ -31,7 +32,6 @@ from tests.api.train_helpers import (
     digit_png,
     finished,
     job_settings,
-    process_alive,
     served_id,
     start,
     wait_for,

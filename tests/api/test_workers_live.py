@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import pytest
 
 from app.core.config import PROJECT_ROOT
 from app.jobs.store import LEADER_LOST
-from tests.api.train_helpers import AUTH, DATA_DIR, LONG_JOB, OLD_MODEL, TOKEN, finished, process_alive, wait_gone
+from bench.local import children_of, free_port, process_alive
+from tests.api.train_helpers import AUTH, DATA_DIR, LONG_JOB, OLD_MODEL, TOKEN, finished, wait_gone
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers through /proc")
 
@@ -66,27 +66,11 @@ class Server:
         return job
 
 
-def children_of(pid: int) -> set[int]:
-    """Live children of PID, whichever of its threads started them."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with suppress(FileNotFoundError, ProcessLookupError):
-            found |= {int(child) for child in (task / "children").read_text().split()}
-    return {child for child in found if process_alive(child)}
-
-
 def proc_cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return b""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from PIL import Image
 from pydantic import SecretStr
 
 from app.core.config import PROJECT_ROOT, Settings
+from bench.local import process_alive
 from training.mnist import load_split
 
 DATA_DIR = (PROJECT_ROOT.parent / "shared" / "data" / "mnist").resolve()
@@ -59,21 +59,6 @@ def digit_png(index: int = 0) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(load_split(DATA_DIR, "test").images[index]).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def process_alive(pid: int) -> bool:
-    """True while PID runs; a zombie (exited, not yet reaped by whoever adopted it) counts as gone."""
-    if not Path("/proc").is_dir():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 def wait_gone(pid: int, timeout: float = 15.0) -> bool:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.local import free_port
 from tests.conftest import MLP_MODEL, SERVED_MODEL, png_bytes
 from training.mnist import MnistSplit
 
@@ -115,12 +115,6 @@ class Container:
     model_id: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_until_up(docker: str, container: str, url: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -142,7 +136,7 @@ def container(docker: str, image: str) -> Iterator[Container]:
     model = SERVED_MODEL if SERVED_MODEL.with_suffix(".json").is_file() else MLP_MODEL
     model_id = str(json.loads(model.with_suffix(".json").read_text())["id"])
     override = [] if model == SERVED_MODEL else ["--env", f"DIGITS_MODEL={SOURCE_DIR}/models/{model.name}"]
-    port = _free_port()
+    port = free_port()
     run = _run(
         docker,
         "run",
