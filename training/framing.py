@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
+
+from training.ink import resize_float
 
 FRAME_SIDE = 28
 FIT_SIDE = 20
@@ -35,13 +36,6 @@ def stroke_width(strength: NDArray[np.float32]) -> float:
     mask = np.pad(strength > 0.5 * peak, 1)
     outline = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
     return float(2 * strength.sum() / peak / (outline / _DIAGONAL_CORRECTION))
-
-
-def _resize(
-    a: NDArray[np.float32], size: tuple[int, int], box: tuple[float, float, float, float] | None = None
-) -> NDArray[np.float32]:
-    image = Image.fromarray(a.astype(np.float32))
-    return np.asarray(image.resize(size, Image.Resampling.BILINEAR, box=box), dtype=np.float32)
 
 
 def _morph(a: NDArray[np.float32], steps: int, grow: bool) -> NDArray[np.float32]:
@@ -84,7 +78,7 @@ def frame_ink(strength: NDArray[np.float32]) -> NDArray[np.uint8]:
     crop = _crop(strength)
     scale = DETAIL * FIT_SIDE / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    detail = _crop(_normalise_strokes(_resize(crop, size)), 0.02)
+    detail = _crop(_normalise_strokes(resize_float(crop, size)), 0.02)
     # MNIST fitted the binary digit into 20x20 and anti-aliased it after, so the box is measured at
     # half ink and the soft edges spill over it.
     fit = FIT_SIDE / max(_crop(detail, 0.5 * float(detail.max())).shape)  # frame pixels per detail pixel
@@ -95,6 +89,6 @@ def frame_ink(strength: NDArray[np.float32]) -> NDArray[np.uint8]:
     cy = float(padded.sum(axis=1) @ np.arange(padded.shape[0])) / total + 0.5
     cx = float(padded.sum(axis=0) @ np.arange(padded.shape[1])) / total + 0.5
     before, after = (MNIST_CENTRE + 0.5) / fit, (FRAME_SIDE - MNIST_CENTRE - 0.5) / fit
-    frame = _resize(padded, (FRAME_SIDE, FRAME_SIDE), (cx - before, cy - before, cx + after, cy + after))
+    frame = resize_float(padded, (FRAME_SIDE, FRAME_SIDE), box=(cx - before, cy - before, cx + after, cy + after))
     frame = np.clip(frame / max(float(frame.max()), 1e-6), 0, 1)
     return np.asarray(np.round(frame * 255), dtype=np.uint8)

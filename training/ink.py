@@ -100,8 +100,15 @@ def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
     return _surface(coef, *work.shape)
 
 
-def _resize(a: NDArray[np.float32], size: tuple[int, int], resample: Image.Resampling) -> NDArray[np.float32]:
-    return np.asarray(Image.fromarray(a.astype(np.float32)).resize(size, resample), dtype=np.float32)
+def resize_float(
+    a: NDArray[np.float32],
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
+    box: tuple[float, float, float, float] | None = None,
+) -> NDArray[np.float32]:
+    """Resize a float map (optionally only the `box` region of it) through Pillow's float mode."""
+    image = Image.fromarray(a.astype(np.float32))
+    return np.asarray(image.resize(size, resample, box=box), dtype=np.float32)
 
 
 def _open(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
@@ -121,10 +128,10 @@ def remove_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
     height, width = residual.shape
     scale = min(1.0, COARSE_MAX_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    coarse = _resize(residual, size, Image.Resampling.BOX)
+    coarse = resize_float(residual, size, Image.Resampling.BOX)
     k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
     broad = _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
-    return residual - _resize(broad, (width, height), Image.Resampling.BILINEAR)
+    return residual - resize_float(broad, (width, height))
 
 
 def smooth(a: NDArray[np.float32]) -> NDArray[np.float32]:
