@@ -31,6 +31,8 @@ FRAME_PATH = "/predict/frame"
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 _JSON = "application/json"
+# /predict/frame's `scale` (each pixel drawn scale x scale); the documented route declares the same.
+FRAME_SCALE_DEFAULT, FRAME_SCALE_MAX = 10, 32
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ def _invalid(name: str, message: str, value: str) -> RequestValidationError:
 class PredictQuery:
     preprocess: PreprocessMode = "auto"
     return_frame: bool = False
-    scale: int = 10
+    scale: int = FRAME_SCALE_DEFAULT
 
     @classmethod
     def parse(cls, query_string: str) -> PredictQuery:
@@ -64,9 +66,9 @@ class PredictQuery:
         return_frame = values.get("return_frame", "false").lower()
         if return_frame not in _TRUE | _FALSE:
             raise _invalid("return_frame", "Input should be a valid boolean", return_frame)
-        scale = values.get("scale", "10")
-        if not scale.isdigit() or not 1 <= int(scale) <= 32:
-            raise _invalid("scale", "Input should be an integer from 1 to 32", scale)
+        scale = values.get("scale", str(FRAME_SCALE_DEFAULT))
+        if not scale.isdigit() or not 1 <= int(scale) <= FRAME_SCALE_MAX:
+            raise _invalid("scale", f"Input should be an integer from 1 to {FRAME_SCALE_MAX}", scale)
         return cls(preprocess, return_frame in _TRUE, int(scale))
 
 

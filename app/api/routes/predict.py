@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.errors import error_responses
-from app.api.predict_http import answer
+from app.api.predict_http import FRAME_SCALE_DEFAULT, FRAME_SCALE_MAX, answer
 from app.schemas import BatchPredictionPublic, PredictionPublic
 from training.preprocessing import PreprocessMode
 
@@ -89,7 +89,9 @@ async def predict(
 async def predict_frame(
     request: Request,
     preprocess: PreprocessQuery = "auto",
-    scale: Annotated[int, Query(ge=1, le=32, description="Enlarge each pixel to scale x scale.")] = 10,
+    scale: Annotated[
+        int, Query(ge=1, le=FRAME_SCALE_MAX, description="Enlarge each pixel to scale x scale.")
+    ] = FRAME_SCALE_DEFAULT,
 ) -> Response:
     """The same preprocessing as /predict, answered as a PNG image (send one image)."""
     return await _reply(request, frame_endpoint=True)
