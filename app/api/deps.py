@@ -10,6 +10,11 @@ from app.core.model_holder import ModelHolder
 from training.artifacts import LoadedModel
 
 
+def no_model_yet() -> HTTPException:
+    """503 for requests that arrive before the lifespan has loaded a model."""
+    return HTTPException(503, "no model loaded yet; retry shortly")
+
+
 async def get_holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.holder
     return holder
@@ -19,7 +24,7 @@ async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Load
     """The model at the moment the request arrived; a later swap does not change it."""
     loaded = holder.current
     if loaded is None:
-        raise HTTPException(503, "no model loaded yet; retry shortly")
+        raise no_model_yet()
     return loaded
 
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.deps import no_model_yet
 from app.api.uploads import read_uploads
 from app.core.config import Settings
 from app.core.imaging import ImageRejectedError
@@ -98,7 +99,7 @@ async def _predict(
 ) -> Reply:
     loaded = holder.current  # read once: a swap during this request does not change its model
     if loaded is None or lanes is None:  # before the lifespan has loaded the model and started the batchers
-        raise HTTPException(503, "no model loaded yet; retry shortly")
+        raise no_model_yet()
     query = PredictQuery.parse(query_string)
     uploads, is_batch = read_uploads(content_type, body, settings)
     if frame_endpoint and is_batch:
