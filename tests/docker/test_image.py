@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from bench.local import free_port
+from tests.availability import unavailable
 from tests.conftest import MLP_MODEL, SERVED_MODEL, png_bytes
 from training.mnist import MnistSplit
 
@@ -64,14 +65,14 @@ def _check(result: subprocess.CompletedProcess[str], what: str) -> str:
 def docker() -> str:
     cli = _docker_cli()
     if cli is None:
-        pytest.skip("no docker client installed (or DOCKER names none)")
+        unavailable("no docker client installed (or DOCKER names none)")
     try:
         version = _run(cli, "version", "--format", "{{.Server.Version}}", timeout=30)
     except subprocess.TimeoutExpired:
-        pytest.skip("no Docker engine reachable: `docker version` timed out")
+        unavailable("no Docker engine reachable: `docker version` timed out")
     if version.returncode != 0:
         reason = (version.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"no Docker engine reachable (start one with ../shared/docker/engine.sh start): {reason}")
+        unavailable(f"no Docker engine reachable (start one with ../shared/docker/engine.sh start): {reason}")
     return cli
 
 
