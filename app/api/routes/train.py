@@ -29,9 +29,30 @@ def get_jobs(request: Request) -> JobManager:
 
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 ADMIN = [Depends(require_admin)]
+_BUSY = "c217c11568cf49539b5169586e6f2667"
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ConflictPublic, "description": "Another job is queued or running."}
+    409: {
+        "model": ConflictPublic,
+        "description": "Another job is queued or running.",
+        "content": {
+            "application/json": {
+                "example": {
+                    "detail": f"job {_BUSY} is already queued or running; wait for it or cancel it",
+                    "running_job_id": _BUSY,
+                }
+            }
+        },
+    }
 }
+_BAD_EPOCHS = [
+    {
+        "type": "less_than_equal",
+        "loc": ["body", "epochs"],
+        "msg": "Input should be less than or equal to 100",
+        "input": 1000,
+        "ctx": {"le": 100},
+    }
+]
 STILL_STOPPING: dict[int | str, dict[str, Any]] = {
     202: {"model": JobPublic, "description": "Cancel recorded; the job had not stopped yet."}
 }
@@ -69,7 +90,7 @@ def find(jobs: JobManager, job_id: str) -> JobRecord:
     response_model=JobPublic,
     dependencies=ADMIN,
     summary="Start a training job",
-    responses={**error_responses(401, 422), **CONFLICT},
+    responses={**error_responses(401, 422, e422=_BAD_EPOCHS), **CONFLICT},
 )
 def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic | JSONResponse:
     """Train in a separate process; follow it at `status_url` or `status_url + /events`. One job at a time."""
