@@ -13,6 +13,7 @@ from app.jobs.auth import require_admin
 from app.jobs.errors import JobConflictError, JobFinishedError, JobNotFoundError
 from app.jobs.events import job_events
 from app.jobs.manager import JobManager
+from app.jobs.progress import progress_path
 from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
 from app.jobs.store import JobRecord
 from app.schemas import EpochPublic
@@ -164,11 +165,19 @@ async def job_event_stream(
 ) -> StreamingResponse:
     """`epoch` events (past ones first, id = epoch number) as epochs end, then one `end` event with the job.
 
+    While an epoch runs, `progress` events (`epoch`, `batch`, `batches`, `total_epochs`; no id) report
+    the batches done, about twice a second.
+
     A server shutdown ends the stream early with a `shutdown` event.
     """
     await asyncio.to_thread(find, jobs, job_id)
     stream = job_events(
-        jobs.store, job_id, last_event_id or 0, lambda record: to_public(record).model_dump_json(), jobs.stopping
+        jobs.store,
+        job_id,
+        last_event_id or 0,
+        lambda record: to_public(record).model_dump_json(),
+        jobs.stopping,
+        progress_path(jobs.settings, job_id),
     )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
