@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,10 @@ def test_async_client(server: LiveServer) -> None:
             assert (await job.wait(timeout=120)).status == "succeeded"
             return one.digit, [p.digit for p in many], model.id, epochs
 
-    digit, digits, model_id, epochs = asyncio.run(use())
+    # A thread of its own: Playwright's sync API (browser tests in the same session) keeps an event
+    # loop running in the main thread, where asyncio.run() refuses to start another.
+    with ThreadPoolExecutor(1) as pool:
+        digit, digits, model_id, epochs = pool.submit(lambda: asyncio.run(use())).result()
     assert (digit, digits, epochs) == (7, [4, 5], [1, 2])
     assert model_id
 
