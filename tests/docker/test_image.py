@@ -265,3 +265,24 @@ def test_the_admin_token_from_a_mounted_secret_file(docker: str, image: str, tmp
         assert httpx.post(f"{url}/train", json={"epochs": 0}, headers=right_token, timeout=10).status_code == 422
     finally:
         _run(docker, "rm", "--force", container_id)
+
+
+def test_with_user_an_unwritable_state_directory_is_named(docker: str, image: str, tmp_path: Path) -> None:
+    """`--user` skips the ownership fix: a state directory that user cannot write stops it with a hint."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)  # root's
+    run = _run(
+        docker,
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--user",
+        "4321:4321",
+        "--volume",
+        f"{state}:{SOURCE_DIR}/state",
+        image,
+    )
+    assert run.returncode == 1
+    assert f"{SOURCE_DIR}/state is not writable by uid 4321" in run.stderr
+    assert "chown 4321" in run.stderr
