@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from fastapi import FastAPI
 
+from app.api.docs import add_docs
 from app.api.errors import unexpected_error
 from app.api.main import api_router
 from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
@@ -71,10 +72,19 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
             await asyncio.to_thread(app.state.jobs.close)  # a running child is stopped, its job marked interrupted
             await asyncio.to_thread(app.state.lanes.close)
 
-    app = FastAPI(title="digit-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; add_docs serves them from here.
+    app = FastAPI(
+        title="digit-service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.holder = ModelHolder()
     app.include_router(api_router)
+    add_docs(app)
     app.add_exception_handler(Exception, unexpected_error)
     if fast_path:
         app.add_middleware(PredictFastPath, owner=app)

@@ -51,8 +51,6 @@ class BatchPredictionPublic(BaseModel):
 class ErrorPublic(BaseModel):
     """Every error answer has this shape (422 validation errors list their fields in `detail`)."""
 
-    model_config = ConfigDict(json_schema_extra={"example": {"detail": "empty file: the upload has no bytes"}})
-
     detail: str | list[Any]
 
 

@@ -53,25 +53,35 @@ def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[li
     raise HTTPException(415, f"unsupported content type {media_type!r}: send multipart/form-data or an image body")
 
 
+def _is_upload(part: Part) -> bool:
+    """A file part that carries something: an empty file input (no name, no bytes) is not one."""
+    return part.filename is not None and bool(part.filename or part.data)
+
+
 def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Upload], bool]:
-    single = [part for part in parts if part.name == "file"]
-    batch = [part for part in parts if part.name == "files"]
+    # A form sends every field it shows, used or not: the docs page's "Try it out" sends an empty
+    # `file=` beside a batch, and a placeholder text `files=string` beside one file. Such parts carry
+    # no image, so they count as absent; a text field alone is still refused below.
+    named = [part for part in parts if part.name in ("file", "files")]
+    single = [part for part in named if part.name == "file" and _is_upload(part)]
+    batch = [part for part in named if part.name == "files" and _is_upload(part)]
     if single and batch:
         raise HTTPException(422, "send either `file` (one image) or `files` (a batch), not both")
     if len(single) > 1:
         raise HTTPException(422, "`file` takes one image; use `files` for several")
     items = batch or single
     if not items:
+        text = next((part for part in named if part.filename is None and part.data), None)
+        if text is not None:
+            raise HTTPException(422, f"`{text.name}`: expected a file upload, got a text field")
         raise _missing_file()
     if len(items) > settings.max_files:
         raise _too_many(settings)
     uploads = []
     for index, part in enumerate(items):
-        if part.filename is None:
-            raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
         try:
             check_media_type(part.content_type)
         except ImageRejectedError as exc:
             raise HTTPException(exc.status_code, f"file {index}: {exc.detail}") from None
-        uploads.append(Upload(filename=part.filename, content_type=part.content_type, data=part.data))
+        uploads.append(Upload(filename=part.filename or "", content_type=part.content_type, data=part.data))
     return uploads, bool(batch)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +24,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIGITS_", frozen=True)
 
     model: Path = Field(DEFAULT_MODEL, description="Artifact (.safetensors with .json sidecar) served at start-up.")
-    max_upload_bytes: int = Field(5 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes.")
+    # A phone photo at full quality: 12 MP is 5-8 MB as JPEG, 48 MP up to ~25 MB.
+    max_upload_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes.")
+    # 48-megapixel sensors write 8000x6000 (48.0 MP) or 8064x6048 (48.8 MP); JPEGs that size are decoded
+    # at 1/4 or 1/8 scale (app.core.imaging), so admitting them costs little.
     max_image_pixels: int = Field(
-        40_000_000, gt=0, description="Largest accepted image (width x height), checked before decoding."
+        50_000_000, gt=0, description="Largest accepted image (width x height), checked before decoding."
     )
     max_files: int = Field(64, gt=0, description="Most images in one batch request.")
     workers: int = Field(
@@ -43,7 +46,26 @@ class Settings(BaseSettings):
     state_dir: Path = Field(PROJECT_ROOT / "state", description="Job database and generated admin token.")
     models_dir: Path | None = Field(None, description="Where trained model versions go; default STATE_DIR/models.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for endpoints that change state.")
+    admin_token_file: Path | None = Field(
+        None, description="A file holding the admin token (a mounted secret); instead of DIGITS_ADMIN_TOKEN."
+    )
     training_threads: int = Field(1, gt=0, description="torch threads of a training job's process.")
+
+    @model_validator(mode="after")
+    def _read_admin_token_file(self) -> Settings:
+        """A token file (Docker or Kubernetes secret) becomes `admin_token`, read once at start-up."""
+        if self.admin_token_file is None:
+            return self
+        if self.admin_token is not None:
+            raise ValueError("set DIGITS_ADMIN_TOKEN or DIGITS_ADMIN_TOKEN_FILE, not both")
+        try:
+            token = self.admin_token_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read DIGITS_ADMIN_TOKEN_FILE {self.admin_token_file}: {exc.strerror}") from None
+        if not token:
+            raise ValueError(f"DIGITS_ADMIN_TOKEN_FILE {self.admin_token_file} is empty")
+        object.__setattr__(self, "admin_token", SecretStr(token))
+        return self
 
     @property
     def resolved_models_dir(self) -> Path:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+# iPhones save photos as HEIC; pillow-heif (libheif) adds it to Pillow as the format "HEIF". Opening
+# reads only the container's header, so the pixel limit below still applies before any decoding.
+pillow_heif.register_heif_opener()
+
+SUPPORTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "HEIF")
 SUPPORTED_MEDIA_TYPES = frozenset(
     {
         "image/png",
@@ -20,11 +25,15 @@ SUPPORTED_MEDIA_TYPES = frozenset(
         "image/webp",
         "image/tiff",
         "image/x-tiff",
+        "image/heic",
+        "image/heif",
+        "image/heic-sequence",
+        "image/heif-sequence",
     }
 )
 # Clients that do not know the type (curl with an odd extension, raw uploads) send these.
 GENERIC_MEDIA_TYPES = frozenset({"", "application/octet-stream"})
-SUPPORTED_LIST = "PNG, JPEG, BMP, GIF, WebP or TIFF"
+SUPPORTED_LIST = "PNG, JPEG, HEIC, BMP, GIF, WebP or TIFF"
 # Framing works on at most 512 px (training.ink.WORK_MAX_SIDE); twice that keeps detail to spare.
 DRAFT_LONG_SIDE = 1024
 

@@ -12,6 +12,7 @@ from app.core.config import Settings
 from app.jobs.activations import ModelSync
 from app.jobs.errors import JobFinishedError, JobNotFoundError
 from app.jobs.process import TrainingProcess
+from app.jobs.progress import progress_path
 from app.jobs.runner import JobSpec
 from app.jobs.schemas import JobStatus
 from app.jobs.store import INTERRUPTED, JobRecord, JobStore
@@ -82,6 +83,7 @@ class TrainingSlot:
                 threads=self.settings.training_threads,
                 data_dir=str(self.settings.data_dir.resolve()),
                 out=str(out.resolve()),
+                progress=str(progress_path(self.settings, record.id).resolve()),
             )
             try:
                 process = TrainingProcess.start(spec)

@@ -22,7 +22,7 @@ REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "description": (
         "Multipart with `file` (one image) or `files` (up to DIGITS_MAX_FILES images, default 64); "
-        "or the image itself as the body with its image Content-Type. PNG, JPEG, BMP, GIF, WebP, TIFF."
+        "or the image itself as the body with its image Content-Type. PNG, JPEG, HEIC, BMP, GIF, WebP, TIFF."
     ),
     "content": {
         "multipart/form-data": {
