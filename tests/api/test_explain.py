@@ -9,12 +9,13 @@ import threading
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from numpy.typing import NDArray
 from PIL import Image
 
 import app.core.inference as inference
-from app.core.explain import attribute
+from app.core.explain import Explanation, attribute, explain
 from tests.conftest import png_bytes
-from training.artifacts import predict_probabilities
+from training.artifacts import LoadedModel, predict_probabilities
 from training.mnist import MnistSplit
 from training.preprocessing import normalize
 
@@ -145,11 +146,10 @@ def test_runs_on_a_batcher_thread_not_the_event_loop(
     client: TestClient, mnist_test: MnistSplit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
-    real = inference.explain
 
-    def recording(*args: object, **kwargs: object) -> inference.Explanation:
+    def recording(loaded: LoadedModel, pixels: NDArray[np.uint8], target: int, scale: int) -> Explanation:
         seen.append(threading.current_thread().name)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return explain(loaded, pixels, target, scale)
 
     monkeypatch.setattr(inference, "explain", recording)
     response = client.post("/predict/explain", files={"file": ("d.png", png_bytes(mnist_test.images[0]), "image/png")})

@@ -56,7 +56,8 @@ def test_every_file_the_page_names_is_served_with_the_headers(client: TestClient
     urls = [attrs.get("src") or attrs.get("href") for tag, attrs in parser.tags if tag in ("script", "link")]
     assert len(urls) >= 4
     for url in urls:
-        assert url and url.startswith("/"), f"{url}: the page loads nothing from elsewhere"
+        assert url, "a script or link with no address"
+        assert url.startswith("/"), f"{url}: the page loads nothing from elsewhere"
         response = client.get(url)
         assert response.status_code == 200, url
         _assert_page_headers(response.headers)

@@ -96,6 +96,7 @@ export function setupTrain(onModelChanged) {
     progress.dataset.status = job.status;
     cancel.hidden = FINISHED.has(job.status);
     history = job.history.slice();
+    document.getElementById("charts").hidden = false;
     drawHistory();
   }
 
