@@ -5,6 +5,7 @@ import { followEvents } from "./sse.js";
 import { percent } from "./result.js";
 
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const STATUS_POLL_MS = 2000;
 
 function cssColour(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -34,7 +35,11 @@ class EpochChart {
         width: this.width(),
         height: 200,
         scales: { x: { time: false }, y: this.scale },
-        axes: [{ ...axis, label: "epoch" }, { ...axis, label: this.label, size: 56 }],
+        legend: { live: false },
+        axes: [
+          { ...axis, label: "epoch", incrs: [1, 2, 5, 10, 20, 50] }, // whole epochs only
+          { ...axis, label: this.label, size: 56 },
+        ],
         series: [
           { label: "epoch" },
           { label: `train ${this.label}`, stroke: cssColour("--series-train"), width: 2, points: { show: true, size: 7 } },
@@ -100,10 +105,24 @@ export function setupTrain(onModelChanged) {
     drawHistory();
   }
 
+  // The event stream carries epochs; queued -> running (and the first epoch can take a minute) is polled.
+  async function watchStatus(id, mine) {
+    while (mine === following && !FINISHED.has(shownJob.status)) {
+      await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
+      if (mine !== following || FINISHED.has(shownJob.status)) return;
+      const result = await api.job(id);
+      if (result.ok && mine === following && !FINISHED.has(shownJob.status) && !FINISHED.has(result.body.status)) {
+        const longer = history.length > result.body.history.length ? history : result.body.history;
+        showJob({ ...result.body, current_epoch: longer.length, history: longer });
+      }
+    }
+  }
+
   async function follow(job) {
     const mine = (following += 1);
     showJob(job);
     if (FINISHED.has(job.status)) return;
+    watchStatus(job.id, mine);
     const failed = await followEvents(`/train/${encodeURIComponent(job.id)}/events`, (event) => {
       if (mine !== following) return event.event === "end";
       if (event.event === "epoch") {
