@@ -66,9 +66,9 @@ export function setupModels(onModelChanged) {
         say(result.status === 401 ? `Not allowed: ${errorText(result)}. Check the admin token.` : errorText(result), true);
         return;
       }
-      say(`Now serving ${model.id}.`);
       onModelChanged();
-      refresh();
+      await refresh();
+      say(`Now serving ${model.id}.`);
     });
     const download = document.createElement("a");
     download.href = api.weightsUrl(model.id);
