@@ -26,6 +26,7 @@ export function setupDraw() {
   let inFlight = false;
   let timer = null;
   let lastSentAt = -Infinity;
+  let settled = false;
 
   function paper() {
     context.fillStyle = PAPER;
@@ -60,15 +61,20 @@ export function setupDraw() {
     resultRoot.setAttribute("aria-busy", busy ? "true" : "false");
   }
 
+  // Synchronous on purpose: Chromium encodes toBlob() in idle time, which an idle page (the moment the
+  // pen lifts) may not get for up to a second.
   function canvasBlob() {
-    return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const bytes = atob(canvas.toDataURL("image/png").split(",", 2)[1]);
+    const data = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i += 1) data[i] = bytes.charCodeAt(i);
+    return new Blob([data], { type: "image/png" });
   }
 
   async function send() {
     const sentVersion = version;
     inFlight = true;
     lastSentAt = performance.now();
-    const blob = await canvasBlob(); // the canvas as it is now: version sentVersion
+    const blob = canvasBlob(); // the canvas as it is now: version sentVersion
     const result = await api.predict(blob, "drawing.png");
     inFlight = false;
     if (sentVersion > shownVersion) {
@@ -82,16 +88,24 @@ export function setupDraw() {
 
   function schedule() {
     setBusy(true);
-    if (inFlight || timer !== null) return;
-    const wait = Math.max(0, lastSentAt + MIN_INTERVAL_MS - performance.now());
+    if (inFlight) return; // send() schedules again when its answer is in
+    // The interval spaces out requests while the pen moves; a finished stroke, undo or clear goes at once.
+    const wait = settled ? 0 : Math.max(0, lastSentAt + MIN_INTERVAL_MS - performance.now());
+    if (timer !== null) {
+      if (wait > 0) return;
+      clearTimeout(timer);
+    }
     timer = setTimeout(() => {
       timer = null;
+      settled = false;
       send();
     }, wait);
   }
 
-  function changed() {
+  // SETTLED: the drawing is complete for now (pen up, undo, clear), so its answer should not wait.
+  function changed(isSettled = false) {
     version += 1;
+    settled = settled || isSettled;
     schedule();
   }
 
@@ -123,7 +137,7 @@ export function setupDraw() {
   function endStroke(event) {
     if (!current || event.pointerId !== current.pointerId) return;
     current = null;
-    changed();
+    changed(true);
   }
   canvas.addEventListener("pointerup", endStroke);
   canvas.addEventListener("pointercancel", endStroke);
@@ -135,14 +149,14 @@ export function setupDraw() {
     if (!strokes.length) return;
     strokes.pop();
     redraw();
-    changed();
+    changed(true);
   });
   // A cleared canvas is sent too: the service says why it reads no digit, rather than the page guessing.
   document.getElementById("clear").addEventListener("click", () => {
     strokes.length = 0;
     current = null;
     redraw();
-    changed();
+    changed(true);
   });
 
   paper();
