@@ -112,3 +112,20 @@ def test_vendored_chart_library_has_its_licence() -> None:
     assert "1.6.32" in (vendor / "README.md").read_text()
     assert "/static/vendor/uplot/uPlot.iife.min.js" in (STATIC_DIR / "index.html").read_text()
     assert Path(vendor / "uPlot.iife.min.js").stat().st_size > 10_000
+
+
+def test_the_camera_picker_asks_for_the_camera(client: TestClient) -> None:
+    parser = _Tags()
+    parser.feed(client.get("/").text)
+    inputs = {attrs.get("id"): attrs for tag, attrs in parser.tags if tag == "input"}
+    assert inputs["camera"]["capture"] == "environment"
+    assert inputs["camera"]["accept"] == "image/*"
+    assert "multiple" in inputs["files"]
+
+
+@pytest.mark.parametrize("path", ["/static/missing.js", "/static/../api/main.py", "/static/%2e%2e/core/config.py"])
+def test_nothing_outside_the_static_files_is_served(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "APIRouter" not in response.text
+    assert "Settings" not in response.text
