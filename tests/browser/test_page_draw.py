@@ -145,3 +145,25 @@ def test_tabs_work_from_the_keyboard(page: Any, server: LiveServer) -> None:
     )
     assert unlabelled == [], "every control has a label"
     problems.assert_clean()
+
+
+def test_requests_are_throttled_and_the_answer_is_for_the_last_drawing(
+    page: Any, server: LiveServer, mnist_test: MnistSplit
+) -> None:
+    problems = watch(page)
+    goto(page, server.url)
+    predictions: list[str] = []
+    page.on("request", lambda request: predictions.append(request.url) if "/predict?" in request.url else None)
+    digits = first_of_each_digit(mnist_test)
+    seven = digit_strokes(digits[7][1], 280)
+    draw(page, seven)
+    wait_for_answer(page)
+    moves = sum(len(stroke) for stroke in seven)
+    assert 1 <= len(predictions) < moves / 4, f"{len(predictions)} requests for {moves} pointer moves"
+    assert shown_answer(page)["digit"] == "7"
+    # Clear and draw another digit at once, without waiting for the answers in between.
+    page.click("#clear")
+    draw(page, digit_strokes(digits[0][1], 280))
+    wait_for_answer(page)
+    assert shown_answer(page)["digit"] == "0"
+    problems.assert_clean()
