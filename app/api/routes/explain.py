@@ -65,7 +65,8 @@ async def explain(
         raise HTTPException(422, "send one image as `file` or as the body")
     lanes: Lanes = request.app.state.lanes
     # The slow lane runs one request at a time, so an explanation never delays a batch of drawings.
-    [outcome] = await lanes.slow.submit([Job(uploads[0], loaded, preprocess, 1, scale, target)])
+    job = Job(uploads[0], loaded, preprocess, frame_scale=1, explain_scale=scale, explain_target=target)
+    [outcome] = await lanes.slow.submit([job])
     if isinstance(outcome, ImageRejectedError):
         raise HTTPException(outcome.status_code, outcome.detail)
     body = prediction_body(outcome, loaded.id)
