@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from app.core.explain import Explanation, explain
 from app.core.imaging import ImageRejectedError, decode_image
 from training.artifacts import LoadedModel, predict_probabilities
 from training.preprocessing import PreparedInput, PreprocessMode, normalize, prepare_pixels
@@ -30,6 +31,8 @@ class Job:
     loaded: LoadedModel
     mode: PreprocessMode = "auto"
     frame_scale: int = 0  # 0: no frame; n: return the 28x28 frame as PNG, each pixel n x n
+    explain_scale: int = 0  # 0: no explanation; n: attribute the answer, overlay enlarged n x n
+    explain_target: int | None = None  # the digit to explain; None: the predicted one
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class Prediction:
     reason: str | None
     framed: bool
     frame_png: bytes | None
+    explanation: Explanation | None = None
 
 
 Outcome = Prediction | ImageRejectedError
@@ -91,5 +95,9 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
             outcomes.append(Prediction(None, None, None, item.reason, item.framed, frame))
             continue
         best = int(probs.argmax())
-        outcomes.append(Prediction(best, probs[best], probs, None, item.framed, frame))
+        explanation = None
+        if job.explain_scale:
+            target = best if job.explain_target is None else job.explain_target
+            explanation = explain(job.loaded, item.pixels, target, job.explain_scale)
+        outcomes.append(Prediction(best, probs[best], probs, None, item.framed, frame, explanation))
     return outcomes
