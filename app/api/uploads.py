@@ -37,8 +37,15 @@ def _too_many(settings: Settings) -> HTTPException:
     return HTTPException(413, f"too many files: at most {settings.max_files} per request")
 
 
-def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[list[Upload], bool]:
-    """The body's images in order, and whether it was a batch (`files`) request."""
+Item = Upload | ImageRejectedError
+
+
+def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[list[Item], bool]:
+    """The body's images in order, and whether it was a batch (`files`) request.
+
+    A batch answers per image, so a part of it that is not an image upload is returned as its error;
+    anything wrong with a single image, or with the request as a whole, is raised.
+    """
     media_type = media_type_of(content_type)
     if media_type == "multipart/form-data":
         try:
@@ -53,7 +60,7 @@ def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[li
     raise HTTPException(415, f"unsupported content type {media_type!r}: send multipart/form-data or an image body")
 
 
-def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Upload], bool]:
+def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Item], bool]:
     single = [part for part in parts if part.name == "file"]
     batch = [part for part in parts if part.name == "files"]
     if single and batch:
@@ -65,13 +72,19 @@ def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Upl
         raise _missing_file()
     if len(items) > settings.max_files:
         raise _too_many(settings)
-    uploads = []
+    uploads: list[Item] = []
     for index, part in enumerate(items):
-        if part.filename is None:
-            raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
         try:
-            check_media_type(part.content_type)
+            if part.filename is None:
+                raise ImageRejectedError(422, f"file {index}: expected a file upload, got a text field")
+            try:
+                check_media_type(part.content_type)
+            except ImageRejectedError as exc:
+                raise ImageRejectedError(exc.status_code, f"file {index}: {exc.detail}") from None
         except ImageRejectedError as exc:
-            raise HTTPException(exc.status_code, f"file {index}: {exc.detail}") from None
+            if not batch:
+                raise HTTPException(exc.status_code, exc.detail) from None
+            uploads.append(exc)
+            continue
         uploads.append(Upload(filename=part.filename, content_type=part.content_type, data=part.data))
     return uploads, bool(batch)
