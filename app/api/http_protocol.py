@@ -194,7 +194,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, detail: str) -> None:
         log.warning("%s from %s: %s; closing the connection", status, self.client, detail)
         cycle = self.cycle
-        if cycle is None or cycle.response_complete:
+        if not self._in_head and cycle is not None and cycle.response_complete:
+            self.transport.close()  # answered already; what is left of its body is not worth waiting for
+        elif cycle is None or cycle.response_complete:
             self._answer_and_close(status, detail)
         elif self._in_head:  # a response to an earlier, pipelined request is still being written
             self.transport.close()
