@@ -62,14 +62,16 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     """405 whose Allow header lists every method the path takes, not only the first route's."""
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\x00"})
-        if match is Match.PARTIAL:
-            allowed |= getattr(route, "methods", None) or set()
-    if "GET" in allowed:
-        allowed.add("HEAD")
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
     detail = cast(HTTPException, exc).detail
-    return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+    return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": ", ".join(allowed)})

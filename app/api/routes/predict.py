@@ -30,8 +30,18 @@ REQUEST_BODY: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "file": {**_binary, "description": "One image; the answer is a single prediction."},
-                    "files": {"type": "array", "items": _binary, "description": "Several images; one answer each."},
+                    "files": {
+                        "type": "array",
+                        "items": _binary,
+                        "minItems": 1,
+                        "description": "Several images; one answer each (a prediction, or an error for that image).",
+                    },
                 },
+                # One or the other, never both.
+                "oneOf": [
+                    {"required": ["file"], "not": {"required": ["files"]}},
+                    {"required": ["files"], "not": {"required": ["file"]}},
+                ],
             }
         },
         **{media: {"schema": _binary} for media in ("image/png", "image/jpeg", "application/octet-stream")},
