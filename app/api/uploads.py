@@ -43,8 +43,9 @@ Item = Upload | ImageRejectedError
 def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[list[Item], bool]:
     """The body's images in order, and whether it was a batch (`files`) request.
 
-    A batch answers per image, so a part of it that is not an image upload is returned as its error;
-    anything wrong with a single image, or with the request as a whole, is raised.
+    A batch answers per image, so a file part of a type we do not read is returned as its error;
+    anything wrong with a single image, or with the request as a whole (a text field where a file
+    belongs included), is raised.
     """
     media_type = media_type_of(content_type)
     if media_type == "multipart/form-data":
@@ -63,28 +64,25 @@ def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[li
 def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Item], bool]:
     single = [part for part in parts if part.name == "file"]
     batch = [part for part in parts if part.name == "files"]
-    if single and batch:
-        raise HTTPException(422, "send either `file` (one image) or `files` (a batch), not both")
-    if len(single) > 1:
+    if len(single) > 1 and not batch:
         raise HTTPException(422, "`file` takes one image; use `files` for several")
-    items = batch or single
+    # With `files`, a `file` part joins the batch in upload order (the schema allows both together).
+    items = [part for part in parts if part.name in ("file", "files")] if batch else single
     if not items:
         raise _missing_file()
     if len(items) > settings.max_files:
         raise _too_many(settings)
     uploads: list[Item] = []
     for index, part in enumerate(items):
+        if part.filename is None:  # not the request the schema describes: the whole request is refused
+            raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
         try:
-            if part.filename is None:
-                raise ImageRejectedError(422, f"file {index}: expected a file upload, got a text field")
-            try:
-                check_media_type(part.content_type)
-            except ImageRejectedError as exc:
-                raise ImageRejectedError(exc.status_code, f"file {index}: {exc.detail}") from None
+            check_media_type(part.content_type)
         except ImageRejectedError as exc:
+            named = ImageRejectedError(exc.status_code, f"file {index}: {exc.detail}")
             if not batch:
-                raise HTTPException(exc.status_code, exc.detail) from None
-            uploads.append(exc)
+                raise HTTPException(named.status_code, named.detail) from None
+            uploads.append(named)
             continue
         uploads.append(Upload(filename=part.filename, content_type=part.content_type, data=part.data))
     return uploads, bool(batch)

@@ -35,8 +35,9 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-# An integer in the request schema: strict (no "3", no true), but 3.0 is 3.
-WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_number)]
+# Integers in the request schema are strict (no "3", no true), but 3.0 is 3. The bounds go before
+# the validator so that the schema shows them as minimum/maximum.
+WHOLE = BeforeValidator(_whole_number)
 
 
 class TrainRequest(BaseModel):
@@ -68,11 +69,11 @@ class TrainCreate(BaseModel):
     )
 
     arch: Literal["mlp", "cnn"] = "mlp"
-    epochs: Annotated[WholeNumber, Field(ge=1, le=100)] | None = None
+    epochs: Annotated[StrictInt, Field(ge=1, le=100), WHOLE] | None = None
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
-    batch_size: Annotated[WholeNumber, Field(ge=1, le=4096)] | None = None
-    seed: Annotated[WholeNumber, Field(ge=0, le=2**31 - 1)] = 0
-    train_limit: Annotated[WholeNumber, Field(ge=1, le=MAX_TRAIN_IMAGES)] | None = Field(
+    batch_size: Annotated[StrictInt, Field(ge=1, le=4096), WHOLE] | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1), WHOLE] = 0
+    train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES), WHOLE] | None = Field(
         None, description="Train on the first N images only (quick runs); default all 55,000."
     )
     activate: StrictBool = Field(True, description="Serve the new model as soon as it is trained.")
