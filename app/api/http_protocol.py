@@ -76,12 +76,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits or configured_limits()
         self._in_head = True  # reading a request head, or idle between requests
+        self._head_begun = False  # a request's first byte has been parsed, its head is not complete
         self._head_bytes = 0  # bytes read while in the head (exact up to one read's worth)
         self._head_fields = 0  # request line + header bytes, as parsed
         self._head_lines = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._body_started = self._body_last = 0.0
-        self._body_bytes = 0
+        self._tick = min(1.0, self.limits.body_timeout / 2)
+        self._body_bytes = 0  # of the body being received
+        self._body_started = self._body_moved = 0.0  # when it began; when it was last seen growing
+        self._body_seen = 0  # _body_bytes at the last tick
         self._refusal: tuple[int, str] | None = None
 
     # --- connection and reads -------------------------------------------------------------------
@@ -98,15 +101,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
-        if self.transport.is_closing():
-            return
+        # Most requests arrive whole in one read: then no timer is armed and nothing below runs.
         if self._in_head:
+            if not self._head_begun or self.transport.is_closing():
+                return
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(431, f"request head larger than {self.limits.max_header_bytes} bytes")
             elif self._timer is None:
                 self._arm(self.limits.header_timeout)
-        elif self.cycle is not None and self.cycle.more_body and self._timer is None:
-            self._arm(min(1.0, self.limits.body_timeout))
+        elif (
+            self._timer is None and self.cycle is not None and self.cycle.more_body and not self.transport.is_closing()
+        ):
+            self._body_started = self._body_moved = self.loop.time()
+            self._body_seen = self._body_bytes
+            self._arm(self._tick)
 
     def send_400_response(self, msg: str) -> None:
         # Called by data_received when parsing fails, including when a callback below refused.
@@ -119,45 +127,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_begun = True
         self._head_fields = self._head_lines = 0
 
     def on_url(self, url: bytes) -> None:
-        self._count_head(len(url), 0)
+        self._head_fields += len(url)
+        if self._head_fields > self.limits.max_header_bytes:
+            self._refuse_head(f"request head larger than {self.limits.max_header_bytes} bytes")
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4, 1)
+        self._head_fields += len(name) + len(value) + 4
+        self._head_lines += 1
+        if self._head_fields > self.limits.max_header_bytes:
+            self._refuse_head(f"request head larger than {self.limits.max_header_bytes} bytes")
+        if self._head_lines > self.limits.max_headers:
+            self._refuse_head(f"more than {self.limits.max_headers} header lines")
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
-        self._disarm()
-        now = self.loop.time()
-        self._body_started = self._body_last = now
-        self._body_bytes = 0
+        self._in_head = self._head_begun = False
+        self._head_bytes = self._body_bytes = 0
+        if self._timer is not None:
+            self._disarm()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
-        self._body_last = self.loop.time()
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._in_head = True
-        self._disarm()
+        if self._timer is not None:
+            self._disarm()
         super().on_message_complete()
 
-    def _count_head(self, size: int, lines: int) -> None:
-        self._head_fields += size
-        self._head_lines += lines
-        if self._head_fields > self.limits.max_header_bytes:
-            self._refusal = (431, f"request head larger than {self.limits.max_header_bytes} bytes")
-        elif self._head_lines > self.limits.max_headers:
-            self._refusal = (431, f"more than {self.limits.max_headers} header lines")
-        else:
-            return
-        raise _RefusedError(self._refusal[1])
+    def _refuse_head(self, detail: str) -> None:
+        self._refusal = (431, detail)
+        raise _RefusedError(detail)  # stops the parser; data_received then calls send_400_response
 
     # --- timers ---------------------------------------------------------------------------------
 
@@ -180,14 +187,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is None or not self.cycle.more_body:
             return
         now, limits = self.loop.time(), self.limits
-        if now - self._body_last >= limits.body_timeout:
+        if self._body_bytes != self._body_seen:
+            self._body_seen, self._body_moved = self._body_bytes, now
+        elif now - self._body_moved >= limits.body_timeout:
             self._refuse(408, f"no request body bytes for {limits.body_timeout:g} s")
             return
         late = now - self._body_started - limits.body_timeout
         if late > 0 and self._body_bytes < late * limits.body_min_rate:
             self._refuse(408, f"request body slower than {limits.body_min_rate} bytes/s")
             return
-        self._arm(min(1.0, limits.body_timeout))
+        self._arm(self._tick)
 
     # --- answers --------------------------------------------------------------------------------
 
