@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -23,6 +25,7 @@ from app.api.http_protocol import ConnectionLimits, GuardedHttpToolsProtocol
 from app.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("bench.protocol_cost")
 
 
 async def answer_at_once(scope: Any, receive: Any, send: Any) -> None:
@@ -105,18 +108,17 @@ async def run(args: argparse.Namespace) -> None:
         plain.append(await per_request_us(HttpToolsProtocol, args.requests, data))
         guarded.append(await per_request_us(GuardedHttpToolsProtocol, args.requests, data))
     p, g = statistics.median(plain), statistics.median(guarded)
-    print(f"{len(data)}-byte multipart request, {args.requests} per round, {args.rounds} rounds (medians)")
-    print(f"plain httptools:   {p:6.2f} us/request  (rounds: {', '.join(f'{x:.2f}' for x in plain)})")
-    print(f"guarded httptools: {g:6.2f} us/request  (rounds: {', '.join(f'{x:.2f}' for x in guarded)})")
-    print(f"limits cost {g - p:+.2f} us/request ({100 * (g / p - 1):+.1f}% of the protocol + minimal app)")
+    log.info(f"{len(data)}-byte multipart request, {args.requests} per round, {args.rounds} rounds (medians)")
+    log.info(f"plain httptools:   {p:6.2f} us/request  (rounds: {', '.join(f'{x:.2f}' for x in plain)})")
+    log.info(f"guarded httptools: {g:6.2f} us/request  (rounds: {', '.join(f'{x:.2f}' for x in guarded)})")
+    log.info(f"limits cost {g - p:+.2f} us/request ({100 * (g / p - 1):+.1f}% of the protocol + minimal app)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
-    import uvloop
-
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     uvloop.run(run(parser.parse_args()))
 
 

@@ -78,7 +78,7 @@ class Kind:
 
 def kinds() -> list[Kind]:
     digits = [_digit(seed) for seed in range(8)]
-    corrupt = digits[0][:40]
+    truncated = digits[0][:-40]  # header intact, pixel data cut short
     bomb = _png(Image.new("1", (9000, 9000)))  # 81 MP in a few kB: over the per-image limit
     giant = _png(Image.new("L", (6300, 6300)))  # 40 MP each, under the image limit
     nan = _nan_tiff()
@@ -91,14 +91,14 @@ def kinds() -> list[Kind]:
         return lambda c: c.post("/predict", content=data, headers={"content-type": media})
 
     batch_files = [("files", (f"{i}.png", d, png)) for i, d in enumerate(digits[:3])] + [
-        ("files", ("bad.png", corrupt, png))
+        ("files", ("bad.png", truncated, png))
     ]
     return [
         Kind("digit", multipart(digits[1]), frozenset({200})),
         Kind("digit-raw", raw(digits[2]), frozenset({200})),
         Kind("digit", multipart(digits[3]), frozenset({200})),
         Kind("batch+bad", lambda c: c.post("/predict", files=batch_files), frozenset({200})),
-        Kind("truncated", multipart(corrupt), frozenset({400})),
+        Kind("truncated", multipart(truncated), frozenset({400})),
         Kind("empty", raw(b"", "application/octet-stream"), frozenset({400, 422})),
         Kind("not-an-image", multipart(b"%PDF-1.4 not an image"), frozenset({415})),
         Kind("text/plain", raw(b"hello", "text/plain"), frozenset({415})),
@@ -208,17 +208,21 @@ async def soak(port: int, pid: int, args: argparse.Namespace) -> int:
             for i in range(args.concurrency)
         ]
         totals = Window()
-        elapsed = 0
-        while not all(task.done() for task in tasks):
-            await asyncio.sleep(min(args.interval, max(0.1, deadline - time.monotonic())))
-            current, window[0] = window[0], Window()
-            elapsed = round(args.duration - max(0.0, deadline - time.monotonic()))
-            report(f"t={elapsed:>4}s", current, args.interval, rss_mib(pid))
+
+        def take(current: Window) -> None:
             totals.latencies += current.latencies
             totals.unexpected += current.unexpected
             totals.transport_errors += current.transport_errors
             totals.abandoned += current.abandoned
+
+        while (remaining := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(args.interval, remaining))
+            current, window[0] = window[0], Window()
+            elapsed = round(args.duration - max(0.0, deadline - time.monotonic()))
+            report(f"t={elapsed:>4}s", current, args.interval, rss_mib(pid))
+            take(current)
         await asyncio.gather(*tasks)
+        take(window[0])  # requests that were in flight at the deadline
     await asyncio.sleep(2)  # let the server finish what it was given
     rss_end = rss_mib(pid)
     report("total  ", totals, args.duration, rss_end)
