@@ -28,7 +28,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Body, image or batch larger than the configured limits.",
         415: "Not an image format the service reads.",
         422: "Missing or invalid parameters.",
-        503: "No model loaded yet.",
+        503: "No model loaded yet, or too many uploads arriving at once (see Retry-After).",
     }
     return {code: {"model": ErrorPublic, "description": descriptions[code]} for code in codes}
 

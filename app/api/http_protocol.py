@@ -13,7 +13,12 @@ bounds the head's size but not its time, and is slower); this subclass adds, per
 
 Each refusal is answered (when no response is under way) and the connection closed. Timers are
 armed only while a head or a body is incomplete after a read, so a request that arrives in one
-piece costs no timer at all.
+piece costs no timer at all (bench/protocol_cost.py measures what is left).
+
+This leans on uvicorn's HttpToolsProtocol internals (its parser callbacks and request cycle), so
+uvicorn is pinned in constraints.txt and tests/api/test_hostile_clients_live.py exercises every
+limit on a real server. Another server (granian, hypercorn) was not adopted: it would also replace
+the uvicorn supervisor that runs DIGITS_WORKERS processes, which the job leader design relies on.
 """
 
 from __future__ import annotations
