@@ -17,6 +17,8 @@ access_log = logging.getLogger("app.access")
 # Logged and counted for a request the app dropped without answering because its client
 # disconnected (or was cut off) before the body was complete; nginx's code for the same.
 CLIENT_GONE = 499
+# A body takes one of the limited upload slots once this much of it has arrived and more is due.
+UPLOAD_SLOT_BYTES = 64 * 1024
 
 
 def parse_count(value: bytes | str, max_digits: int = 18) -> int | None:
@@ -40,9 +42,10 @@ class RequestBodyGuard:
     """What a request body may cost, for every route:
 
     - at most `max_bytes`: refused from Content-Length up front, or as soon as streaming passes it (413);
-    - at most `max_uploads` bodies still arriving at once in this process (503 with Retry-After). A
-      body that comes with its head in one read never counts, so digits are not refused because
-      others upload slowly; slow bodies are bounded in time by app.api.http_protocol;
+    - at most `max_uploads` bodies still arriving at once in this process past their first
+      UPLOAD_SLOT_BYTES (503 with Retry-After). A smaller body never counts (a digit is a few hundred
+      bytes, which clients may still send in a read of its own), so digits are never refused because
+      others upload slowly; every slow body is bounded in time by app.api.http_protocol;
     - any response sent while the body is still unread carries `Connection: close`, so the server
       never goes on reading (and discarding) what it has already answered.
     """
@@ -92,7 +95,7 @@ class RequestBodyGuard:
                 if not message.get("more_body", False):
                     complete = True
                     release()
-                elif not holding_slot:
+                elif not holding_slot and received > UPLOAD_SLOT_BYTES:
                     if self.uploads_in_flight >= self.max_uploads:
                         raise HTTPException(
                             503,

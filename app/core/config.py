@@ -58,7 +58,9 @@ class Settings(BaseSettings):
         4096, ge=0, description="Bytes per second a body must average once body_timeout has passed (0: no minimum)."
     )
     max_uploads_in_flight: int = Field(
-        32, gt=0, description="Request bodies still arriving at once, per process; more get 503 (Retry-After)."
+        32,
+        gt=0,
+        description="Bodies still arriving at once past their first 64 KiB, per process; more get 503 (Retry-After).",
     )
     max_request_pixels: int = Field(
         100_000_000, gt=0, description="Decode budget: pixels of all images of one request, from their headers."

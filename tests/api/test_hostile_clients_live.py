@@ -112,26 +112,25 @@ def test_slowloris_heads_and_silent_connections_are_closed(server: LiveServer) -
     """60 connections send a request head a byte every 0.2 s, 20 send nothing: all are closed within
     the header timeout, with a 408, and the server answers others meanwhile."""
     head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 10\r\n"
-    slow = [connect(server) for _ in range(60)]
-    silent = [connect(server) for _ in range(20)]
-    started = time.monotonic()
-    closed: set[int] = set()
-    position = 0
-    while len(closed) < len(slow) and time.monotonic() - started < HEADER_TIMEOUT + SLACK:
-        for index, sock in enumerate(slow):
-            if index in closed:
-                continue
-            try:
-                sock.sendall(head[position % len(head) : position % len(head) + 1])
-            except OSError:
-                closed.add(index)
-        position += 1
-        time.sleep(0.2)
-    elapsed = time.monotonic() - started
-    predict_ok(server)
-    answers = [read_until_closed(sock, SLACK)[0] for sock in slow + silent]
-    for sock in slow + silent:
-        sock.close()
+    with contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(connect(server)) for _ in range(60)]
+        silent = [stack.enter_context(connect(server)) for _ in range(20)]
+        started = time.monotonic()
+        closed: set[int] = set()
+        position = 0
+        while len(closed) < len(slow) and time.monotonic() - started < HEADER_TIMEOUT + SLACK:
+            for index, sock in enumerate(slow):
+                if index in closed:
+                    continue
+                try:
+                    sock.sendall(head[position % len(head) : position % len(head) + 1])
+                except OSError:
+                    closed.add(index)
+            position += 1
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        predict_ok(server)
+        answers = [read_until_closed(sock, SLACK)[0] for sock in slow + silent]
     assert elapsed < HEADER_TIMEOUT + SLACK
     # Every connection was closed (read_until_closed returned); the 408 itself can be lost when the
     # close races one of our bytes and the kernel resets the connection instead.
@@ -146,23 +145,22 @@ def test_stalled_bodies_are_cut_off_and_freed_not_processed(server: LiveServer) 
     ok_before = metric(server, 'method="POST",route="/predict",status="200"')
     before = rss_mib(server)
     body = b"\x89PNG" + b"\0" * (1024 * 1024 - 4)
-    socks = []
-    for _ in range(30):
-        sock = connect(server)
-        sock.settimeout(5)
-        with contextlib.suppress(OSError):  # a refused upload may be closed while we still send
-            sock.sendall(
-                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                + b"Content-Length: %d\r\n\r\n" % (len(body) + 1)
-                + body
-            )
-        socks.append(sock)
-    predict_ok(server)  # small uploads are not held up by stalled ones
-    started = time.monotonic()
-    answers = [read_until_closed(sock, BODY_TIMEOUT + SLACK)[0] for sock in socks]
-    elapsed = time.monotonic() - started
-    for sock in socks:
-        sock.close()
+    with contextlib.ExitStack() as stack:
+        socks = []
+        for _ in range(30):
+            sock = stack.enter_context(connect(server))
+            sock.settimeout(5)
+            with contextlib.suppress(OSError):  # a refused upload may be closed while we still send
+                sock.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                    + b"Content-Length: %d\r\n\r\n" % (len(body) + 1)
+                    + body
+                )
+            socks.append(sock)
+        predict_ok(server)  # small uploads are not held up by stalled ones, nor refused for them
+        started = time.monotonic()
+        answers = [read_until_closed(sock, BODY_TIMEOUT + SLACK)[0] for sock in socks]
+        elapsed = time.monotonic() - started
     statuses = sorted(answer[9:12] for answer in answers)
     assert set(statuses) <= {b"408", b"503"}, statuses
     assert statuses.count(b"503") >= 30 - MAX_UPLOADS  # over the cap: refused without reading

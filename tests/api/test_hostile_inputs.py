@@ -15,7 +15,7 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.api.middleware import RequestBodyGuard
+from app.api.middleware import UPLOAD_SLOT_BYTES, RequestBodyGuard
 from app.core.config import Settings
 from app.main import create_app
 from tests.api.train_helpers import AUTH, QUICK_JOB, job_settings
@@ -104,15 +104,16 @@ def test_an_upload_cap_answer_carries_retry_after(tmp_path: Path) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
 
-    guard = RequestBodyGuard(app, max_bytes=100, max_uploads=0)
+    guard = RequestBodyGuard(app, max_bytes=10 * UPLOAD_SLOT_BYTES, max_uploads=0)
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"x", "more_body": True}
+        return {"type": "http.request", "body": b"x" * (UPLOAD_SLOT_BYTES + 1), "more_body": True}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-length", b"50")]}
+    length = str(5 * UPLOAD_SLOT_BYTES).encode()
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-length", length)]}
     with pytest.raises(HTTPException) as refused:
         asyncio.run(guard(scope, receive, send))
     assert refused.value.status_code == 503
