@@ -45,7 +45,8 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         access_log=False,  # the app writes its own access lines (app/api/middleware.py)
-        http="httptools",
+        # httptools with limits on the request head's size and time and the body's pace
+        http="app.api.http_protocol:GuardedHttpToolsProtocol",
         loop="uvloop",
     )
 

@@ -12,11 +12,13 @@ from typing import Any
 
 import torch
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import ClientDisconnect
 
 from app.api.docs import add_docs
-from app.api.errors import unexpected_error
+from app.api.errors import client_gone, method_not_allowed, unexpected_error, validation_error
 from app.api.main import api_router
-from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
+from app.api.middleware import AccessLog, QuietStartupFailure, RequestBodyGuard
 from app.api.predict_http import PredictFastPath
 from app.core.config import Settings
 from app.core.lanes import Lanes
@@ -86,9 +88,14 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     app.include_router(api_router)
     add_docs(app)
     app.add_exception_handler(Exception, unexpected_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(405, method_not_allowed)
     if fast_path:
         app.add_middleware(PredictFastPath, owner=app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        RequestBodyGuard, max_bytes=settings.max_upload_bytes, max_uploads=settings.max_uploads_in_flight
+    )
     app.state.metrics = RequestMetrics()
     app.add_middleware(AccessLog, metrics=app.state.metrics)
     app.add_middleware(QuietStartupFailure, reason=startup_failure)

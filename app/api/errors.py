@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import math
+from typing import Any, cast
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from app.api.middleware import CLIENT_GONE
 from app.schemas import ErrorPublic
 
 log = logging.getLogger("app.errors")
@@ -21,7 +27,7 @@ _DESCRIPTIONS = {
     413: "Body, image or batch larger than the configured limits.",
     415: "Not an image format the service reads.",
     422: "Missing or invalid parameters.",
-    503: "No model loaded yet.",
+    503: "No model loaded yet, or too many uploads arriving at once (see Retry-After).",
 }
 # One real answer per status (copied from the service), so each status on the docs page shows its own.
 EXAMPLES: dict[int, Any] = {
@@ -60,3 +66,41 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """Log the traceback; tell the client nothing about the internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client disconnected before its body was complete: nothing is processed; the status is
+    only what the access log and metrics record (the client never sees it)."""
+    return Response(status_code=CLIENT_GONE)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such an input is echoed as its name ("NaN", "Infinity")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, also for inputs JSON cannot carry back (`"learning_rate": NaN`)."""
+    errors = cast(RequestValidationError, exc).errors()
+    return JSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose Allow header lists every method the path takes, not only the first route's."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    detail = cast(HTTPException, exc).detail
+    return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": ", ".join(allowed)})

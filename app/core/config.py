@@ -50,6 +50,27 @@ class Settings(BaseSettings):
         None, description="A file holding the admin token (a mounted secret); instead of DIGITS_ADMIN_TOKEN."
     )
     training_threads: int = Field(1, gt=0, description="torch threads of a training job's process.")
+    # Limits a public endpoint needs, enforced by the server process itself (app/api/http_protocol.py,
+    # app/api/middleware.py, app/api/predict_http.py).
+    max_header_bytes: int = Field(16 * 1024, gt=0, description="Largest request line plus headers, in bytes (431).")
+    max_headers: int = Field(100, gt=0, description="Most header lines in one request (431).")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send its request line and headers (408, then closed)."
+    )
+    body_timeout: float = Field(
+        10.0, gt=0, description="Longest pause, in seconds, between body bytes; also the grace before body_min_rate."
+    )
+    body_min_rate: int = Field(
+        4096, ge=0, description="Bytes per second a body must average once body_timeout has passed (0: no minimum)."
+    )
+    max_uploads_in_flight: int = Field(
+        32,
+        gt=0,
+        description="Bodies still arriving at once past their first 64 KiB, per process; more get 503 (Retry-After).",
+    )
+    max_request_pixels: int = Field(
+        100_000_000, gt=0, description="Decode budget: pixels of all images of one request, from their headers."
+    )
 
     @model_validator(mode="after")
     def _read_admin_token_file(self) -> Settings:

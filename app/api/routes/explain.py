@@ -63,9 +63,12 @@ async def explain(
     uploads, is_batch = read_uploads(request.headers.get("content-type", ""), await request.body(), settings)
     if is_batch:
         raise HTTPException(422, "send one image as `file` or as the body")
+    [upload] = uploads
+    if isinstance(upload, ImageRejectedError):  # only a batch answers such an error per image
+        raise HTTPException(upload.status_code, upload.detail)
     lanes: Lanes = request.app.state.lanes
     # The slow lane runs one request at a time, so an explanation never delays a batch of drawings.
-    job = Job(uploads[0], loaded, preprocess, frame_scale=1, explain_scale=scale, explain_target=target)
+    job = Job(upload, loaded, preprocess, frame_scale=1, explain_scale=scale, explain_target=target)
     [outcome] = await lanes.slow.submit([job])
     if isinstance(outcome, ImageRejectedError):
         raise HTTPException(outcome.status_code, outcome.detail)

@@ -16,7 +16,7 @@ from app.jobs.manager import JobManager
 from app.jobs.progress import progress_path
 from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
 from app.jobs.store import JobRecord
-from app.schemas import EpochPublic
+from app.schemas import EpochPublic, ErrorPublic
 from training.loop import EpochMetrics
 from training.plots import render_history_png
 
@@ -54,6 +54,13 @@ _BAD_EPOCHS = [
         "ctx": {"le": 100},
     }
 ]
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorPublic,
+        "description": "The body is not JSON (or not UTF-8).",
+        "content": {"application/json": {"example": {"detail": "There was an error parsing the body"}}},
+    }
+}
 STILL_STOPPING: dict[int | str, dict[str, Any]] = {
     202: {"model": JobPublic, "description": "Cancel recorded; the job had not stopped yet."}
 }
@@ -91,7 +98,7 @@ def find(jobs: JobManager, job_id: str) -> JobRecord:
     response_model=JobPublic,
     dependencies=ADMIN,
     summary="Start a training job",
-    responses={**error_responses(401, 422, e422=_BAD_EPOCHS), **CONFLICT},
+    responses={**error_responses(401, 422, e422=_BAD_EPOCHS), **CONFLICT, **NOT_JSON},
 )
 def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic | JSONResponse:
     """Train in a separate process; follow it at `status_url` or `status_url + /events`. One job at a time."""
@@ -161,7 +168,12 @@ def job_plot(job_id: str, jobs: JobsDep) -> Response:
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)},
 )
 async def job_event_stream(
-    job_id: str, jobs: JobsDep, last_event_id: Annotated[int | None, Header(ge=0)] = None
+    job_id: str,
+    jobs: JobsDep,
+    last_event_id: Annotated[
+        str,
+        Header(pattern=r"^[0-9]{1,9}$", description="Resume after this epoch (the `id` of the last event received)."),
+    ] = "0",
 ) -> StreamingResponse:
     """`epoch` events (past ones first, id = epoch number) as epochs end, then one `end` event with the job.
 
@@ -174,7 +186,7 @@ async def job_event_stream(
     stream = job_events(
         jobs.store,
         job_id,
-        last_event_id or 0,
+        int(last_event_id),
         lambda record: to_public(record).model_dump_json(),
         jobs.stopping,
         progress_path(jobs.settings, job_id),
