@@ -76,6 +76,12 @@ def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Ite
     batch = [part for part in uploads_named if part.name == "files"]
     if len(single) > 1 and not batch:
         raise HTTPException(422, "`file` takes one image; use `files` for several")
+    if batch:
+        # Beside a real batch only an empty placeholder is ignored: text where a file belongs is not
+        # the request the schema describes, so the whole request is refused.
+        for index, part in enumerate(part for part in named if part.filename is None or _is_upload(part)):
+            if part.filename is None and part.data:
+                raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
     # With `files`, a `file` part joins the batch in upload order (the schema allows both together).
     items = uploads_named if batch else single
     if not items:
