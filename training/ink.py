@@ -20,9 +20,13 @@ from PIL import Image
 WORK_MAX_SIDE = 512
 # The lighting model is fitted on a coarse copy: lighting varies slowly, and fewer pixels fit faster.
 COARSE_MAX_SIDE = 64
-# Shading that the quadratic misses (a shadow, a fold) is broader than any pen stroke: whatever
-# survives an opening this wide, as a share of the image's shorter side, is background too.
+# Shading that the quadratic misses (a shadow, a fold) is broad: whatever survives an opening this
+# wide, as a share of the image's shorter side, is a candidate for background. Marker strokes and a
+# digit cropped tight are as broad, so a broad region counts as shading only when it is clearly less
+# dark than the thin strokes (in log-contrast, see _log_contrast): a shadow dims paper to 35-65%, ink
+# is several times darker than its paper.
 BROAD_FRACTION = 0.3
+SHADING_OF_INK = 0.75
 # Components are found on a copy max-pooled to at most this side (thin strokes survive max-pooling).
 LABEL_MAX_SIDE = 128
 MIN_SIGMA = 1.0  # 8-bit quantisation alone leaves about this much noise
@@ -58,6 +62,21 @@ def _robust_sigma(values: NDArray[np.float32]) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
+def _paper_sigma(residual: NDArray[np.float32]) -> float:
+    """Noise of the paper alone: the spread on whichever side of zero holds no ink.
+
+    The residual is centred on the paper, and ink only ever departs from it on one side, so the side
+    with the smaller spread is paper and noise. A spread over both sides would grow with the amount of
+    ink: a tight crop or a blurry enlarged scan, mostly ink, would raise the threshold above its own
+    strokes and be called blank.
+    """
+    spreads = []
+    for side in (residual[residual >= 0], -residual[residual <= 0]):  # exact paper counts on both
+        if side.size >= 0.05 * residual.size:
+            spreads.append(1.4826 * float(np.median(side)))
+    return max(min(spreads, default=_robust_sigma(residual)), MIN_SIGMA)
+
+
 def _quadratic_basis(height: int, width: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
     x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
@@ -71,18 +90,11 @@ def _surface(coef: NDArray[np.float64], height: int, width: int) -> NDArray[np.f
     return np.asarray(surface, dtype=np.float32)
 
 
-def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Paper tone and lighting as a quadratic surface fitted to the pixels that are not ink."""
-    coarse = shrink(np.clip(work, 0, 255).astype(np.uint8), COARSE_MAX_SIDE)
-    height, width = coarse.shape
-    y, x = _quadratic_basis(height, width)
-    ones = np.ones_like(coarse)
-    design = np.stack([ones, x * ones, y * ones, x * x * ones, x * y * ones, y * y * ones], -1).reshape(-1, 6)
-    values = coarse.ravel()
-    # Start from the border, which is paper in almost every upload even when strokes cover most pixels.
-    border = np.concatenate([coarse[0], coarse[-1], coarse[:, 0], coarse[:, -1]])
-    fitted = np.full_like(values, float(np.median(border)))
-    sigma = max(_robust_sigma(border), MIN_SIGMA)
+def _fit_from(
+    design: NDArray[np.float32], values: NDArray[np.float32], start: float, sigma: float
+) -> NDArray[np.float64] | None:
+    """Iteratively reweighted quadratic fit: pixels within 3 sigma of the current surface are paper."""
+    fitted = np.full_like(values, start)
     coef: NDArray[np.float64] | None = None
     for _ in range(4):
         keep = np.abs(values - fitted) < 3.0 * sigma + 2.0
@@ -95,9 +107,35 @@ def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
         coef = np.linalg.solve(gram, chosen.T @ values[keep].astype(np.float64))
         fitted = (design @ coef.astype(np.float32)).astype(np.float32)
         sigma = max(_robust_sigma((values - fitted)[keep]), MIN_SIGMA)
-    if coef is None:
-        return np.full_like(work, float(np.median(border)))
-    return _surface(coef, *work.shape)
+    return coef
+
+
+def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Paper tone and lighting as a quadratic surface fitted to the pixels that are not ink."""
+    coarse = shrink(np.clip(work, 0, 255).astype(np.uint8), COARSE_MAX_SIDE)
+    height, width = coarse.shape
+    y, x = _quadratic_basis(height, width)
+    ones = np.ones_like(coarse)
+    design = np.stack([ones, x * ones, y * ones, x * x * ones, x * y * ones, y * y * ones], -1).reshape(-1, 6)
+    values = coarse.ravel()
+    # Start from the border, which is paper in almost every upload even when strokes cover most pixels.
+    border = np.concatenate([coarse[0], coarse[-1], coarse[:, 0], coarse[:, -1]])
+    start = float(np.median(border))
+    # Two first windows: the border's spread (wide enough for uneven lighting) and the pixel noise
+    # (from neighbour differences; narrow enough to stay on one side of a hard shadow, where the
+    # wide one would fit the shadow's edge). The fit that leaves the paper least noisy wins.
+    steps = np.concatenate([np.diff(coarse, axis=0).ravel(), np.diff(coarse, axis=1).ravel()])
+    best, best_sigma = None, math.inf
+    for sigma in (max(_robust_sigma(border), MIN_SIGMA), max(_robust_sigma(steps) / math.sqrt(2), MIN_SIGMA)):
+        coef = _fit_from(design, values, start, sigma)
+        if coef is not None:
+            spread = _paper_sigma(values - design @ coef.astype(np.float32))
+            if spread < best_sigma:
+                best, best_sigma = coef, spread
+    if best is None:
+        return np.full_like(work, start)
+    # Fitted to one side of a hard shadow, the surface can run far outside the levels on the page.
+    return np.clip(_surface(best, *work.shape), float(values.min()), float(values.max()))
 
 
 def resize_float(
@@ -123,15 +161,27 @@ def _open(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     return a
 
 
-def remove_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Subtract light or dark regions too broad to be strokes (shadows, glare) from a residual."""
+def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The light or dark regions of a residual too broad to be thin strokes (shadows, glare, marker)."""
     height, width = residual.shape
     scale = min(1.0, COARSE_MAX_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     coarse = resize_float(residual, size, Image.Resampling.BOX)
     k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
     broad = _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
-    return residual - resize_float(broad, (width, height))
+    return resize_float(broad, (width, height))
+
+
+def _log_contrast(paper: NDArray[np.float32], mark: NDArray[np.float32], dark: bool) -> NDArray[np.float32]:
+    """How many times darker (or lighter) a mark is than the paper under it, as a natural log.
+
+    Lighting multiplies paper and ink alike, so this ratio is the same in a shadow as in full light;
+    a shadow only dims the paper by a fraction, while ink is several times darker than its paper.
+    """
+    paper, mark = np.maximum(paper, 1.0), np.maximum(mark, 1.0)
+    if not dark:  # light ink: measured against the headroom left above a dark background
+        paper, mark = np.maximum(256.0 - paper, 1.0), np.maximum(256.0 - mark, 1.0)
+    return np.asarray(np.log(paper / mark), dtype=np.float32)
 
 
 def smooth(a: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -193,6 +243,23 @@ def _keep_main_components(strength: NDArray[np.float32]) -> tuple[NDArray[np.flo
     return np.where(full, strength, 0).astype(np.float32), int(side)
 
 
+def _broad_ink(
+    background: NDArray[np.float32],
+    broad: NDArray[np.float32],
+    thin: NDArray[np.float32],
+    threshold: float,
+    dark: bool,
+) -> NDArray[np.float32]:
+    """Where a broad region on the ink's side is ink (1) rather than shading (0)."""
+    local_paper = background + broad
+    strokes = (-thin if dark else thin) > threshold
+    broad_contrast = _log_contrast(background, local_paper, dark)
+    if not strokes.any():
+        return np.ones_like(broad)  # nothing thin to compare with: every broad mark may be the digit
+    stroke_contrast = float(np.percentile(_log_contrast(local_paper, local_paper + thin, dark)[strokes], 90))
+    return np.asarray(broad_contrast > SHADING_OF_INK * stroke_contrast, dtype=np.float32)
+
+
 def find_ink(gray: NDArray[np.uint8]) -> Ink:
     """Locate the ink: polarity, lighting removed, noise thresholded away, specks dropped."""
     work = shrink(gray)
@@ -201,13 +268,17 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         return Ink(empty, bool(work.mean() >= 128), "the image is one flat colour: there is no digit on it")
     if min(work.shape) >= 64:
         work = smooth(work)  # halves pixel noise; strokes this large survive it
-    residual = remove_broad(work - fit_background(work))
-    sigma = max(_robust_sigma(residual), MIN_SIGMA)
+    background = fit_background(work)
+    residual = work - background
+    broad = broad_part(residual)
+    thin = residual - broad
+    sigma = _paper_sigma(thin)
     threshold = max(DETECT_SIGMAS * sigma, MIN_CONTRAST)
-    light = float(np.clip(residual - threshold, 0, None).sum())
-    dark = float(np.clip(-residual - threshold, 0, None).sum())
+    light = float(np.clip(thin - threshold, 0, None).sum())
+    dark = float(np.clip(-thin - threshold, 0, None).sum())
     dark_on_light = dark > light if dark != light else bool(np.median(work) >= 128)
-    ink = -residual if dark_on_light else residual
+    sign = -1.0 if dark_on_light else 1.0
+    ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(background, broad, thin, threshold, dark_on_light)
     strong = ink[ink > threshold]
     if strong.size == 0:
         return Ink(empty, dark_on_light, "no strokes stand out from the background: the image looks blank")
