@@ -32,7 +32,11 @@ LABEL_MAX_SIDE = 128
 MIN_SIGMA = 1.0  # 8-bit quantisation alone leaves about this much noise
 DETECT_SIGMAS = 5.0  # Gaussian noise essentially never reaches 5 sigma; ink does
 MIN_CONTRAST = 10.0  # levels; fainter marks are invisible to a person as well
-PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by this factor
+PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by this factor...
+# ...unless it is one-sided: noise, texture and JPEG blocks clear the threshold about as often
+# lighter as darker than the paper (photos of blank paper: at most 1.5 times), light pencil clears
+# it thousands of times more often on its own side.
+ONE_SIDED = 4.0
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -272,6 +276,8 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     residual = work - background
     broad = broad_part(residual)
     thin = residual - broad
+    if min(work.shape) >= 64:
+        thin = smooth(thin)  # a second pass: light pencil's grain averages out, its strokes stay
     sigma = _paper_sigma(thin)
     threshold = max(DETECT_SIGMAS * sigma, MIN_CONTRAST)
     light = float(np.clip(thin - threshold, 0, None).sum())
@@ -283,8 +289,9 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     if strong.size == 0:
         return Ink(empty, dark_on_light, "no strokes stand out from the background: the image looks blank")
     peak = float(np.percentile(strong, 90))
-    if peak < PEAK_OVER_THRESHOLD * threshold:
-        # Noise and JPEG blocks only just clear the threshold; pen or pencil strokes clear it by far.
+    one_sided = max(dark, light) >= ONE_SIDED * min(dark, light)
+    if peak < PEAK_OVER_THRESHOLD * threshold and not one_sided:
+        # Noise and JPEG blocks only just clear the threshold; pen strokes clear it by far.
         return Ink(empty, dark_on_light, "only faint marks, no clear strokes: the image looks blank")
     low = max(0.8 * threshold, INK_LOW * peak)
     high = max(INK_HIGH * peak, low + 1.0)
