@@ -37,6 +37,9 @@ PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by t
 # lighter as darker than the paper (photos of blank paper: at most 1.5 times), light pencil clears
 # it thousands of times more often on its own side.
 ONE_SIDED = 4.0
+# Lined and squared paper: a row (column) that is ink over this share of its length is a ruled line,
+# when the page has at least MIN_RULES of them.
+RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 2, 0.04
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -264,6 +267,27 @@ def _broad_ink(
     return np.asarray(broad_contrast > SHADING_OF_INK * stroke_contrast, dtype=np.float32)
 
 
+def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.float32]:
+    """The ink of straight ruled lines along `axis` (1: rows, 0: columns), as a profile; 0 if none.
+
+    A ruled line crosses the whole page, so most of its row is ink, and it is thin: a few rows out of
+    the page's height. A digit's stroke rarely covers RULE_COVER of a row, and where it does (a 7's
+    bar in a tight crop) it is one thick band, while ruled paper has several thin lines.
+    """
+    level = np.percentile(ink, 100 * (1 - RULE_COVER), axis=axis).astype(np.float32)
+    lines = np.concatenate([[False], level > threshold, [False]])
+    edges = np.flatnonzero(lines[1:] != lines[:-1])
+    starts, stops = edges[0::2], edges[1::2]
+    thin = [
+        (a, b) for a, b in zip(starts.tolist(), stops.tolist(), strict=True) if b - a <= RULE_WIDTH * level.size + 1
+    ]
+    profile = np.zeros_like(level)
+    if len(thin) >= MIN_RULES:
+        for a, b in thin:
+            profile[a:b] = level[a:b]
+    return profile
+
+
 def find_ink(gray: NDArray[np.uint8]) -> Ink:
     """Locate the ink: polarity, lighting removed, noise thresholded away, specks dropped."""
     work = shrink(gray)
@@ -285,6 +309,7 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     dark_on_light = dark > light if dark != light else bool(np.median(work) >= 128)
     sign = -1.0 if dark_on_light else 1.0
     ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(background, broad, thin, threshold, dark_on_light)
+    ink = ink - _rules(ink, threshold, 1)[:, None] - _rules(ink, threshold, 0)[None, :]
     strong = ink[ink > threshold]
     if strong.size == 0:
         return Ink(empty, dark_on_light, "no strokes stand out from the background: the image looks blank")
