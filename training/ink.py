@@ -37,9 +37,10 @@ PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by t
 # lighter as darker than the paper (photos of blank paper: at most 1.5 times), light pencil clears
 # it thousands of times more often on its own side.
 ONE_SIDED = 4.0
-# Lined and squared paper: a row (column) that is ink over this share of its length is a ruled line,
-# when the page has at least MIN_RULES of them.
-RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 2, 0.04
+ONE_SIDED_EVIDENCE = 25  # pixels: a handful of noise pixels on one side proves nothing
+# Lined and squared paper: a thin band of rows (columns) that are ink over RULE_COVER of their length
+# is a ruled line (or a notebook's margin line); a band wider than RULE_WIDTH of the page is a stroke.
+RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 1, 0.04
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -273,7 +274,7 @@ def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.
 
     A ruled line crosses the whole page, so most of its row is ink, and it is thin: a few rows out of
     the page's height. A digit's stroke rarely covers RULE_COVER of a row, and where it does (a 7's
-    bar in a tight crop) it is one thick band, while ruled paper has several thin lines.
+    bar in a tight crop) it is usually a band thicker than RULE_WIDTH.
     """
     level = np.percentile(ink, 100 * (1 - RULE_COVER), axis=axis).astype(np.float32)
     lines = np.concatenate([[False], level > threshold, [False]])
@@ -285,7 +286,9 @@ def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.
     profile = np.zeros_like(level)
     if len(thin) >= MIN_RULES:
         for a, b in thin:
-            profile[a:b] = level[a:b]
+            # With the blurred shoulders on either side, which fall below the threshold but not to 0.
+            wide = slice(max(0, a - (b - a)), b + (b - a))
+            profile[wide] = np.maximum(level[wide], 0)
     return profile
 
 
@@ -315,7 +318,8 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     if strong.size == 0:
         return Ink(empty, dark_on_light, "no strokes stand out from the background: the image looks blank")
     peak = float(np.percentile(strong, 90))
-    one_sided = max(dark, light) >= ONE_SIDED * min(dark, light)
+    opposite = int(np.count_nonzero(-ink > threshold))
+    one_sided = strong.size >= ONE_SIDED * (opposite + ONE_SIDED_EVIDENCE)
     if peak < PEAK_OVER_THRESHOLD * threshold and not one_sided:
         # Noise and JPEG blocks only just clear the threshold; pen strokes clear it by far.
         return Ink(empty, dark_on_light, "only faint marks, no clear strokes: the image looks blank")
