@@ -312,8 +312,11 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         thin = smooth(thin)  # a second pass: light pencil's grain averages out, its strokes stay
     sigma = _paper_sigma(thin)
     threshold = max(DETECT_SIGMAS * sigma, MIN_CONTRAST)
-    light = float(np.clip(thin - threshold, 0, None).sum())
-    dark = float(np.clip(-thin - threshold, 0, None).sum())
+    # Polarity is voted away from broad light regions: when the paper fit lands on the shadowed side
+    # of a hard shadow, the lit paper's ragged edge would otherwise outvote the digit as "light ink".
+    away = broad < threshold
+    light = float(np.clip(thin - threshold, 0, None)[away].sum())
+    dark = float(np.clip(-thin - threshold, 0, None)[away].sum())
     dark_on_light = dark > light if dark != light else bool(np.median(work) >= 128)
     sign = -1.0 if dark_on_light else 1.0
     ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(background, broad, thin, threshold, dark_on_light)
