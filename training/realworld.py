@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_artifact(args.model)
     samples = _samples(args)
     log.info(
-        "model %s on %d images, %s split (MNIST-based kinds use test digits, never trained on)",
+        "model %s on %d images; %s split of the issue-9 kinds and non-digits (MNIST test digits only)",
         loaded.id,
         len(samples),
         args.split,
