@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from training import evalset
 from training.artifacts import LoadedModel, load_artifact, predict_probabilities
+from training.failures import failure_sheet
 from training.preprocessing import PREPROCESS_MODES, PreprocessMode, normalize, prepare_pixels
 
 log = logging.getLogger("training")
@@ -82,8 +83,19 @@ def _confusions(labels: NDArray[np.int64], outcome: Outcome) -> tuple[tuple[str,
     return tuple(wrong.most_common(TOP_CONFUSIONS))
 
 
-def score(loaded: LoadedModel, samples: list[evalset.Sample], modes: tuple[PreprocessMode, ...]) -> list[Score]:
-    """Accuracy of a model on each subset of `samples`, under each preprocess mode."""
+Failures = dict[str, list[tuple[evalset.Sample, str]]]
+
+
+def score(
+    loaded: LoadedModel,
+    samples: list[evalset.Sample],
+    modes: tuple[PreprocessMode, ...],
+    failures: Failures | None = None,
+) -> list[Score]:
+    """Accuracy of a model on each subset of `samples`, under each preprocess mode.
+
+    `failures`, when given, collects the misread digits of the last mode (sample, what was read).
+    """
     scores = []
     for subset in evalset.ALL_SUBSETS:
         chosen = [s for s in samples if s.subset == subset]
@@ -92,7 +104,14 @@ def score(loaded: LoadedModel, samples: list[evalset.Sample], modes: tuple[Prepr
         labels = np.array([s.label for s in chosen])
         for mode in modes:
             outcome = answer(loaded, chosen, mode)
-            correct = int(((outcome.predicted == labels) & ~outcome.blank).sum())
+            right = (outcome.predicted == labels) & ~outcome.blank
+            correct = int(right.sum())
+            if failures is not None and mode == modes[-1] and subset not in evalset.NONDIGIT_SUBSETS:
+                failures[subset] = [
+                    (s, "_" if b else str(p))
+                    for s, p, b, ok in zip(chosen, outcome.predicted, outcome.blank, right, strict=True)
+                    if not ok
+                ]
             if subset in evalset.NONDIGIT_SUBSETS:
                 correct = int(outcome.blank.sum())  # refusing is the right answer to a non-digit
             confident = int(((outcome.confidence >= CONFIDENT) & ~outcome.blank).sum())
@@ -154,7 +173,11 @@ def run(args: argparse.Namespace) -> int:
         len(samples),
         args.split,
     )
-    log.info("%s", format_table(score(loaded, samples, tuple(args.modes))))
+    failures: Failures | None = {} if args.failures is not None else None
+    log.info("%s", format_table(score(loaded, samples, tuple(args.modes), failures)))
+    if failures is not None:
+        args.failures.write_bytes(failure_sheet(failures, args.modes[-1]))
+        log.info("wrote misread uploads and their frames (%s mode) to %s", args.modes[-1], args.failures)
     return 0
 
 
@@ -179,5 +202,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--photo-scale", type=float, nargs=2, default=evalset.SCALE_RANGE, metavar=("LOW", "HIGH"))
     cmd.add_argument("--write", type=Path, help="also save the generated images under this directory")
+    cmd.add_argument(
+        "--failures", type=Path, help="write a PNG of misread digits beside their frames (last mode) to this path"
+    )
     cmd.add_argument("--data-dir", type=Path, default=data_dir, help="MNIST directory (photos use its test split)")
     cmd.set_defaults(handler=run)

@@ -86,3 +86,17 @@ def test_the_committed_sample_is_what_the_generator_makes(sample: list[evalset.S
         pixels_a, pixels_b = (np.asarray(x.image(), dtype=np.int16) for x in (a, b))
         assert pixels_a.shape == pixels_b.shape
         assert np.abs(pixels_a - pixels_b).mean() < 1
+
+
+def test_the_command_draws_the_misread_uploads_beside_their_frames(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from training.cli import main
+    from training.failures import CELL, PER_ROW
+
+    sheet = tmp_path / "failures.png"
+    args = ["realworld", "--model", str(SERVED_MODEL), "--samples", str(SAMPLE_DIR), "--modes", "raw"]
+    assert main([*args, "--failures", str(sheet)]) == 0
+    with Image.open(sheet) as image:
+        # raw misreads most of every kind: one row per kind, each upload beside its frame
+        assert image.size == (2 * CELL * PER_ROW, CELL * len(evalset.KINDS))
