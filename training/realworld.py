@@ -2,7 +2,9 @@
 
 Measures what the server does: decode the file, `prepare_pixels(image, mode)`, `normalize` with the
 artifact's constants, forward pass. An image flagged blank counts as wrong (the server would answer
-`digit: null`), and the blank count is shown.
+`digit: null`), and the blank count is shown with the commonest confusions (true>read, blank as "_").
+Non-digit subsets get their own table: how many were refused (answered blank, which is right for
+them) and how many got a confident digit back.
 """
 
 from __future__ import annotations
@@ -10,16 +12,24 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from training import evalset
 from training.artifacts import LoadedModel, load_artifact, predict_probabilities
+from training.failures import failure_sheet
 from training.preprocessing import PREPROCESS_MODES, PreprocessMode, normalize, prepare_pixels
 
 log = logging.getLogger("training")
+
+
+# A digit read with at least this probability counts as a confident answer to a non-digit.
+CONFIDENT = 0.9
+TOP_CONFUSIONS = 3
 
 
 @dataclass(frozen=True)
@@ -30,41 +40,112 @@ class Score:
     blank: int
     total: int
     ms_per_image: float
+    confusions: tuple[tuple[str, int], ...] = ()  # ("4>9", count), commonest first; "_" is blank
+    confident: int = 0  # answers with probability >= CONFIDENT (for non-digits: confident mistakes)
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
+    @property
+    def is_nondigit(self) -> bool:
+        return self.subset in evalset.NONDIGIT_SUBSETS
 
-def score(loaded: LoadedModel, samples: list[evalset.Sample], modes: tuple[PreprocessMode, ...]) -> list[Score]:
-    """Accuracy of a model on each subset of `samples`, under each preprocess mode."""
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the server would answer for each image of a subset under one mode."""
+
+    predicted: NDArray[np.int64]
+    confidence: NDArray[np.float32]
+    blank: NDArray[np.bool_]
+    ms_per_image: float
+
+
+def answer(loaded: LoadedModel, samples: list[evalset.Sample], mode: PreprocessMode) -> Outcome:
+    """Prepare each sample as the server does and run the model on the frames."""
+    prepared, elapsed = [], 0.0
+    for sample in samples:  # decoded one at a time: thousands of photos would not fit in memory
+        image = sample.image()
+        started = time.perf_counter()
+        prepared.append(prepare_pixels(image, mode))
+        elapsed += time.perf_counter() - started
+    batch = normalize(np.stack([p.pixels for p in prepared]), loaded.normalization)
+    probabilities = predict_probabilities(loaded, batch)
+    confidence, predicted = probabilities.max(dim=1)
+    blank = np.array([p.blank for p in prepared], dtype=bool)
+    return Outcome(predicted.numpy(), confidence.numpy(), blank, 1000 * elapsed / max(1, len(samples)))
+
+
+def _confusions(labels: NDArray[np.int64], outcome: Outcome) -> tuple[tuple[str, int], ...]:
+    read = [("_" if b else str(p)) for p, b in zip(outcome.predicted.tolist(), outcome.blank.tolist(), strict=True)]
+    wrong = Counter(f"{label}>{r}" for label, r in zip(labels.tolist(), read, strict=True) if str(label) != r)
+    return tuple(wrong.most_common(TOP_CONFUSIONS))
+
+
+Failures = dict[str, list[tuple[evalset.Sample, str]]]
+
+
+def score(
+    loaded: LoadedModel,
+    samples: list[evalset.Sample],
+    modes: tuple[PreprocessMode, ...],
+    failures: Failures | None = None,
+) -> list[Score]:
+    """Accuracy of a model on each subset of `samples`, under each preprocess mode.
+
+    `failures`, when given, collects the misread digits of the last mode (sample, what was read).
+    """
     scores = []
-    for subset in evalset.SUBSETS:
+    for subset in evalset.ALL_SUBSETS:
         chosen = [s for s in samples if s.subset == subset]
         if not chosen:
             continue
         labels = np.array([s.label for s in chosen])
         for mode in modes:
-            prepared, elapsed = [], 0.0
-            for sample in chosen:  # decoded one at a time: thousands of photos would not fit in memory
-                image = sample.image()
-                started = time.perf_counter()
-                prepared.append(prepare_pixels(image, mode))
-                elapsed += time.perf_counter() - started
-            batch = normalize(np.stack([p.pixels for p in prepared]), loaded.normalization)
-            predicted = predict_probabilities(loaded, batch).argmax(dim=1).numpy()
-            blank = np.array([p.blank for p in prepared])
-            correct = int(((predicted == labels) & ~blank).sum())
-            scores.append(Score(subset, mode, correct, int(blank.sum()), len(chosen), 1000 * elapsed / len(chosen)))
+            outcome = answer(loaded, chosen, mode)
+            right = (outcome.predicted == labels) & ~outcome.blank
+            correct = int(right.sum())
+            if failures is not None and mode == modes[-1] and subset not in evalset.NONDIGIT_SUBSETS:
+                failures[subset] = [
+                    (s, "_" if b else str(p))
+                    for s, p, b, ok in zip(chosen, outcome.predicted, outcome.blank, right, strict=True)
+                    if not ok
+                ]
+            if subset in evalset.NONDIGIT_SUBSETS:
+                correct = int(outcome.blank.sum())  # refusing is the right answer to a non-digit
+            confident = int(((outcome.confidence >= CONFIDENT) & ~outcome.blank).sum())
+            scores.append(
+                Score(
+                    subset,
+                    mode,
+                    correct,
+                    int(outcome.blank.sum()),
+                    len(chosen),
+                    outcome.ms_per_image,
+                    () if subset in evalset.NONDIGIT_SUBSETS else _confusions(labels, outcome),
+                    confident,
+                )
+            )
     return scores
 
 
 def format_table(scores: list[Score]) -> str:
-    """A plain-text table: one row per subset and mode."""
-    lines = [f"{'subset':<8} {'mode':<6} {'accuracy':>8} {'correct':>9} {'blank':>6} {'ms/img':>7}"]
-    for s in scores:
+    """Plain-text tables: one row per subset and mode; non-digits in a second table."""
+    digits = [s for s in scores if not s.is_nondigit]
+    lines = [f"{'subset':<9} {'mode':<6} {'accuracy':>8} {'correct':>9} {'blank':>6} {'ms/img':>7}  confusions"]
+    for s in digits:
         counts = f"{s.correct:>4}/{s.total:<4} {s.blank:>6}"
-        lines.append(f"{s.subset:<8} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}")
+        pairs = " ".join(f"{pair}:{n}" for pair, n in s.confusions)
+        lines.append(f"{s.subset:<9} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}  {pairs}")
+    others = [s for s in scores if s.is_nondigit]
+    if others:
+        if digits:
+            lines.append("")
+        lines.append(f"{'nondigit':<9} {'mode':<6} {'refused':>8} {'count':>9} {'p>=0.9':>6} {'ms/img':>7}")
+        for s in others:
+            counts = f"{s.correct:>4}/{s.total:<4} {s.confident:>6}"
+            lines.append(f"{s.subset:<9} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}")
     return "\n".join(lines)
 
 
@@ -75,7 +156,7 @@ def _samples(args: argparse.Namespace) -> list[evalset.Sample]:
     for subset in args.subsets:
         count = args.count or evalset.DEFAULT_COUNTS[subset]
         samples += evalset.generate(
-            subset, count, seed=args.seed, mnist_dir=args.data_dir, photo_scale=args.photo_scale
+            subset, count, seed=args.seed, split=args.split, mnist_dir=args.data_dir, photo_scale=args.photo_scale
         )
     if args.write is not None:
         evalset.save(samples, args.write)
@@ -86,8 +167,17 @@ def _samples(args: argparse.Namespace) -> list[evalset.Sample]:
 def run(args: argparse.Namespace) -> int:
     loaded = load_artifact(args.model)
     samples = _samples(args)
-    log.info("model %s on %d images (photos are MNIST test digits, never trained on)", loaded.id, len(samples))
-    log.info("%s", format_table(score(loaded, samples, tuple(args.modes))))
+    log.info(
+        "model %s on %d images; %s split of the issue-9 kinds and non-digits (MNIST test digits only)",
+        loaded.id,
+        len(samples),
+        args.split,
+    )
+    failures: Failures | None = {} if args.failures is not None else None
+    log.info("%s", format_table(score(loaded, samples, tuple(args.modes), failures)))
+    if failures is not None:
+        args.failures.write_bytes(failure_sheet(failures, args.modes[-1]))
+        log.info("wrote misread uploads and their frames (%s mode) to %s", args.modes[-1], args.failures)
     return 0
 
 
@@ -96,11 +186,24 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
     cmd = commands.add_parser("realworld", help="accuracy per preprocess mode on photo/drawing/scan-like images")
     cmd.add_argument("--model", type=Path, required=True, help="artifact (.safetensors)")
     cmd.add_argument("--samples", type=Path, help="evaluate files written by --write instead of generating")
-    cmd.add_argument("--subsets", nargs="+", choices=evalset.SUBSETS, default=list(evalset.SUBSETS))
-    cmd.add_argument("--count", type=int, help="images per subset; default: 2000 photos, 1000 drawn, 1797 scans")
+    cmd.add_argument("--subsets", nargs="+", choices=evalset.ALL_SUBSETS, default=list(evalset.ALL_SUBSETS))
+    cmd.add_argument(
+        "--count",
+        type=int,
+        help="images per subset; default: 2000 photos, 1000 drawn, 1797 scans, 300 per issue-9 kind, 100 per non-digit",
+    )
+    cmd.add_argument(
+        "--split",
+        choices=evalset.SPLITS,
+        default="dev",
+        help="dev (tune on it) or final (report only) source digits and seeds for the issue-9 kinds and non-digits",
+    )
     cmd.add_argument("--modes", nargs="+", choices=PREPROCESS_MODES, default=["raw", "auto", "mnist"])
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--photo-scale", type=float, nargs=2, default=evalset.SCALE_RANGE, metavar=("LOW", "HIGH"))
     cmd.add_argument("--write", type=Path, help="also save the generated images under this directory")
+    cmd.add_argument(
+        "--failures", type=Path, help="write a PNG of misread digits beside their frames (last mode) to this path"
+    )
     cmd.add_argument("--data-dir", type=Path, default=data_dir, help="MNIST directory (photos use its test split)")
     cmd.set_defaults(handler=run)

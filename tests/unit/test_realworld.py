@@ -54,7 +54,7 @@ def test_the_command_runs_on_the_committed_sample(caplog: pytest.LogCaptureFixtu
     )
     assert code == 0
     table = caplog.records[-1].getMessage().splitlines()
-    assert table[0].split() == ["subset", "mode", "accuracy", "correct", "blank", "ms/img"]
+    assert table[0].split() == ["subset", "mode", "accuracy", "correct", "blank", "ms/img", "confusions"]
     assert [row.split()[:2] for row in table[1:]] == [
         [subset, mode] for subset in evalset.SUBSETS for mode in ("raw", "auto", "mnist")
     ]
