@@ -203,7 +203,7 @@ def smooth(a: NDArray[np.float32]) -> NDArray[np.float32]:
     return ((rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) / 4).astype(np.float32)
 
 
-def _max_pool(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
+def max_pool(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     if k <= 1:
         return a
     h, w = a.shape
@@ -241,7 +241,7 @@ def label_components(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
 def _keep_main_components(strength: NDArray[np.float32]) -> tuple[NDArray[np.float32], int]:
     """Drop specks; return the cleaned map and the long side (working px) of the largest component."""
     k = math.ceil(max(strength.shape) / LABEL_MAX_SIDE)
-    pooled = _max_pool(strength, k)
+    pooled = max_pool(strength, k)
     labels = label_components(pooled > 0)
     flat = labels.ravel()
     inside = flat >= 0

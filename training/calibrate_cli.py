@@ -1,0 +1,81 @@
+"""`python -m training calibrate MODEL...`: fit temperature and the not-a-digit threshold of artifacts.
+
+Only the JSON sidecar is rewritten: the weights, and so their checksum, stay as they are. Training
+runs call `calibration_metadata` as well, so every new artifact is calibrated when it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.artifacts import ArtifactError, load_artifact, rewrite_metadata
+from training.calibration import VAL_SIZE, calibrate, expected_calibration_error
+from training.mnist import MnistSplit, load_split
+from training.preprocessing import Normalization, normalize
+
+log = logging.getLogger("training")
+
+
+def logits_of(model: nn.Module, split: MnistSplit, norm: Normalization, batch_size: int = 1000) -> torch.Tensor:
+    model.eval()
+    with torch.inference_mode():
+        return torch.cat(
+            [model(normalize(split.images[i : i + batch_size], norm)) for i in range(0, len(split), batch_size)]
+        )
+
+
+def validation_split(train: MnistSplit) -> MnistSplit:
+    """The last VAL_SIZE training images: what training.loop holds out unless told to validate on test."""
+    cut = len(train) - VAL_SIZE
+    return MnistSplit(train.images[cut:], train.labels[cut:])
+
+
+def calibration_metadata(model: nn.Module, norm: Normalization, validation: MnistSplit) -> dict[str, Any]:
+    """The `calibration` entry of an artifact's metadata, fitted on the validation split."""
+    labels = torch.from_numpy(validation.labels.astype("int64"))
+    fitted, report = calibrate(logits_of(model, validation, norm), labels)
+    return {**fitted.to_dict(), **report}
+
+
+def _run(args: argparse.Namespace) -> int:
+    train, test = load_split(args.data_dir, "train"), load_split(args.data_dir, "test")
+    validation = validation_split(train)
+    for path in args.models:
+        loaded = load_artifact(path)
+        hyper = loaded.metadata.get("hyperparameters", {})
+        if hyper.get("validate_on_test") or hyper.get("val_size", VAL_SIZE) != VAL_SIZE:
+            raise ArtifactError(f"{path}: not trained with the last {VAL_SIZE} training images held out")
+        entry = calibration_metadata(loaded.model, loaded.normalization, validation)
+        logits = logits_of(loaded.model, test, loaded.normalization).double()
+        labels = test.labels.astype(np.int64)
+        test_before = expected_calibration_error(torch.softmax(logits, 1).numpy(), labels)
+        test_after = expected_calibration_error(torch.softmax(logits / entry["temperature"], 1).numpy(), labels)
+        entry |= {"test_ece_before": test_before, "test_ece_after": test_after}
+        rewrite_metadata(path, {"calibration": entry})
+        log.info(
+            "%s: T=%.4f energy_threshold=%.4f; ECE (15 bins) validation %.4f -> %.4f, MNIST test %.4f -> %.4f",
+            path,
+            entry["temperature"],
+            entry["energy_threshold"],
+            entry["validation_ece_before"],
+            entry["validation_ece_after"],
+            test_before,
+            test_after,
+        )
+    return 0
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], data_dir: Path) -> None:
+    cmd = commands.add_parser(
+        "calibrate", help="fit temperature and the not-a-digit energy threshold; rewrites only the JSON sidecar"
+    )
+    cmd.add_argument("models", nargs="+", type=Path, help="artifacts (.safetensors)")
+    cmd.add_argument("--data-dir", type=Path, default=data_dir)
+    cmd.set_defaults(handler=_run)
