@@ -153,6 +153,7 @@ def rewrite_metadata(weights_path: Path, changes: dict[str, Any]) -> dict[str, A
 class Scores:
     """The model's answer for a batch: calibrated probabilities and which images it refuses."""
 
+    logits: torch.Tensor  # (N, 10), as the network computed them
     probabilities: torch.Tensor  # (N, 10), softmax of logits / T
     energy: torch.Tensor  # (N,), -logsumexp(logits / T)
     refused: torch.Tensor  # (N,) bool: energy above the artifact's threshold ("not a digit")
@@ -167,7 +168,7 @@ def score_batch(loaded: LoadedModel, batch: torch.Tensor) -> Scores:
         energies = energy(logits, calibration.temperature)
     threshold = calibration.energy_threshold
     refused = energies > threshold if threshold is not None else torch.zeros(len(energies), dtype=torch.bool)
-    return Scores(probabilities, energies, refused)
+    return Scores(logits, probabilities, energies, refused)
 
 
 def predict_probabilities(loaded: LoadedModel, batch: torch.Tensor) -> torch.Tensor:

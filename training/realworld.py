@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 from training import evalset
-from training.artifacts import LoadedModel, load_artifact, predict_probabilities
+from training.artifacts import LoadedModel, load_artifact, score_batch
+from training.calibration import expected_calibration_error
+from training.evalset.numbers import NumberSample, generate_numbers
 from training.failures import failure_sheet
 from training.preprocessing import PREPROCESS_MODES, PreprocessMode, normalize, prepare_pixels
 
@@ -40,8 +43,10 @@ class Score:
     blank: int
     total: int
     ms_per_image: float
-    confusions: tuple[tuple[str, int], ...] = ()  # ("4>9", count), commonest first; "_" is blank
+    confusions: tuple[tuple[str, int], ...] = ()  # ("4>9", count), commonest first; "_" is blank or refused
     confident: int = 0  # answers with probability >= CONFIDENT (for non-digits: confident mistakes)
+    refused: int = 0  # answered "not a digit" by the energy threshold (not counting blanks)
+    warned: int = 0  # answered with the several-digits warning
 
     @property
     def accuracy(self) -> float:
@@ -58,8 +63,11 @@ class Outcome:
 
     predicted: NDArray[np.int64]
     confidence: NDArray[np.float32]
-    blank: NDArray[np.bool_]
+    blank: NDArray[np.bool_]  # no digit found (blank), or refused as not a digit: the server answers null
     ms_per_image: float
+    refused: NDArray[np.bool_]  # refused as not a digit (energy above the threshold), not blank
+    warned: NDArray[np.bool_]  # several digits seen
+    logits: NDArray[np.float32]
 
 
 def answer(loaded: LoadedModel, samples: list[evalset.Sample], mode: PreprocessMode) -> Outcome:
@@ -71,10 +79,13 @@ def answer(loaded: LoadedModel, samples: list[evalset.Sample], mode: PreprocessM
         prepared.append(prepare_pixels(image, mode))
         elapsed += time.perf_counter() - started
     batch = normalize(np.stack([p.pixels for p in prepared]), loaded.normalization)
-    probabilities = predict_probabilities(loaded, batch)
-    confidence, predicted = probabilities.max(dim=1)
+    scores = score_batch(loaded, batch)
+    confidence, predicted = scores.probabilities.max(dim=1)
     blank = np.array([p.blank for p in prepared], dtype=bool)
-    return Outcome(predicted.numpy(), confidence.numpy(), blank, 1000 * elapsed / max(1, len(samples)))
+    refused = scores.refused.numpy() & ~blank
+    warned = np.array([p.digits_seen > 1 for p in prepared], dtype=bool)
+    ms = 1000 * elapsed / max(1, len(samples))
+    return Outcome(predicted.numpy(), confidence.numpy(), blank | refused, ms, refused, warned, scores.logits.numpy())
 
 
 def _confusions(labels: NDArray[np.int64], outcome: Outcome) -> tuple[tuple[str, int], ...]:
@@ -86,17 +97,30 @@ def _confusions(labels: NDArray[np.int64], outcome: Outcome) -> tuple[tuple[str,
 Failures = dict[str, list[tuple[evalset.Sample, str]]]
 
 
+@dataclass(frozen=True)
+class Calibrated:
+    """Expected calibration error (15 bins) of the answered digits of the issue-9 kinds, one mode."""
+
+    mode: PreprocessMode
+    images: int
+    ece_uncalibrated: float  # softmax of the raw logits (T = 1)
+    ece_served: float  # softmax of logits / T, as served
+
+
 def score(
     loaded: LoadedModel,
     samples: list[evalset.Sample],
     modes: tuple[PreprocessMode, ...],
     failures: Failures | None = None,
+    calibration: list[Calibrated] | None = None,
 ) -> list[Score]:
     """Accuracy of a model on each subset of `samples`, under each preprocess mode.
 
-    `failures`, when given, collects the misread digits of the last mode (sample, what was read).
+    `failures`, when given, collects the misread digits of the last mode (sample, what was read);
+    `calibration` receives the ECE per mode over the images of the issue-9 kinds that got a digit.
     """
     scores = []
+    answered: dict[PreprocessMode, list[tuple[NDArray[np.float32], NDArray[np.int64]]]] = {m: [] for m in modes}
     for subset in evalset.ALL_SUBSETS:
         chosen = [s for s in samples if s.subset == subset]
         if not chosen:
@@ -114,6 +138,8 @@ def score(
                 ]
             if subset in evalset.NONDIGIT_SUBSETS:
                 correct = int(outcome.blank.sum())  # refusing is the right answer to a non-digit
+            elif subset in evalset.KINDS:
+                answered[mode].append((outcome.logits[~outcome.blank], labels[~outcome.blank]))
             confident = int(((outcome.confidence >= CONFIDENT) & ~outcome.blank).sum())
             scores.append(
                 Score(
@@ -125,26 +151,97 @@ def score(
                     outcome.ms_per_image,
                     () if subset in evalset.NONDIGIT_SUBSETS else _confusions(labels, outcome),
                     confident,
+                    int(outcome.refused.sum()),
+                    int(outcome.warned.sum()),
                 )
             )
+    if calibration is not None:
+        for mode, parts in answered.items():
+            if parts:
+                logits = torch.from_numpy(np.concatenate([p[0] for p in parts])).double()
+                labels = np.concatenate([p[1] for p in parts])
+                raw = torch.softmax(logits, 1).numpy()
+                served = torch.softmax(logits / loaded.calibration.temperature, 1).numpy()
+                calibration.append(
+                    Calibrated(
+                        mode,
+                        len(labels),
+                        expected_calibration_error(raw, labels),
+                        expected_calibration_error(served, labels),
+                    )
+                )
     return scores
+
+
+@dataclass(frozen=True)
+class NumbersScore:
+    """Multi-digit numbers read with segment=true, as the server reads them."""
+
+    total: int
+    exact: int  # every digit read right, none missing, none extra, none refused
+    count_right: int  # as many pieces as digits
+    warned: int  # the several-digits warning was given
+    by_length: dict[int, tuple[int, int]]  # digits -> (exact, total)
+    ms_per_image: float
+
+
+def read_numbers(loaded: LoadedModel, samples: list[NumberSample]) -> NumbersScore:
+    exact = count_right = warned = 0
+    by_length: dict[int, list[int]] = {}
+    elapsed = 0.0
+    for sample in samples:
+        image = sample.image()
+        started = time.perf_counter()
+        prepared = prepare_pixels(image, "auto", segment=True)
+        elapsed += time.perf_counter() - started
+        read = ""
+        if prepared.pieces:
+            frames = np.stack([piece.pixels for piece in prepared.pieces])
+            scores = score_batch(loaded, normalize(frames, loaded.normalization))
+            digits = scores.probabilities.argmax(dim=1).tolist()
+            read = "".join("?" if no else str(d) for d, no in zip(digits, scores.refused.tolist(), strict=True))
+        right = read == sample.number
+        exact += right
+        count_right += len(read) == len(sample.number)
+        warned += prepared.digits_seen > 1
+        tally = by_length.setdefault(len(sample.number), [0, 0])
+        tally[0] += right
+        tally[1] += 1
+    ms = 1000 * elapsed / max(1, len(samples))
+    lengths = {n: (a, b) for n, (a, b) in sorted(by_length.items())}
+    return NumbersScore(len(samples), exact, count_right, warned, lengths, ms)
+
+
+def format_numbers(result: NumbersScore) -> str:
+    lengths = "  ".join(f"{n} digits {a}/{b}" for n, (a, b) in result.by_length.items())
+    return (
+        f"numbers (segment=true): {result.exact}/{result.total} read exactly "
+        f"({result.exact / max(1, result.total):.2%}); right count of digits {result.count_right}/{result.total}; "
+        f"warned {result.warned}/{result.total}; {result.ms_per_image:.2f} ms/img framing\n  {lengths}"
+    )
 
 
 def format_table(scores: list[Score]) -> str:
     """Plain-text tables: one row per subset and mode; non-digits in a second table."""
     digits = [s for s in scores if not s.is_nondigit]
-    lines = [f"{'subset':<9} {'mode':<6} {'accuracy':>8} {'correct':>9} {'blank':>6} {'ms/img':>7}  confusions"]
+    lines = [
+        f"{'subset':<9} {'mode':<6} {'accuracy':>8} {'correct':>9} {'blank':>6} {'refused':>7} {'warned':>6} "
+        f"{'ms/img':>7}  confusions"
+    ]
     for s in digits:
-        counts = f"{s.correct:>4}/{s.total:<4} {s.blank:>6}"
+        counts = f"{s.correct:>4}/{s.total:<4} {s.blank - s.refused:>6} {s.refused:>7} {s.warned:>6}"
         pairs = " ".join(f"{pair}:{n}" for pair, n in s.confusions)
         lines.append(f"{s.subset:<9} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}  {pairs}")
     others = [s for s in scores if s.is_nondigit]
     if others:
         if digits:
             lines.append("")
-        lines.append(f"{'nondigit':<9} {'mode':<6} {'refused':>8} {'count':>9} {'p>=0.9':>6} {'ms/img':>7}")
+        lines.append(
+            f"{'nondigit':<9} {'mode':<6} {'refused':>8} {'count':>9} {'blank':>6} {'energy':>7} {'p>=0.9':>6} "
+            f"{'ms/img':>7}"
+        )
         for s in others:
-            counts = f"{s.correct:>4}/{s.total:<4} {s.confident:>6}"
+            counts = f"{s.correct:>4}/{s.total:<4} {s.blank - s.refused:>6} {s.refused:>7} {s.confident:>6}"
             lines.append(f"{s.subset:<9} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}")
     return "\n".join(lines)
 
@@ -174,7 +271,20 @@ def run(args: argparse.Namespace) -> int:
         args.split,
     )
     failures: Failures | None = {} if args.failures is not None else None
-    log.info("%s", format_table(score(loaded, samples, tuple(args.modes), failures)))
+    calibrated: list[Calibrated] = []
+    log.info("%s", format_table(score(loaded, samples, tuple(args.modes), failures, calibrated)))
+    for c in calibrated:
+        log.info(
+            "ECE (15 bins), %s, %d answered images of the issue-9 kinds: %.2f%% uncalibrated, %.2f%% served (T=%.3f)",
+            c.mode,
+            c.images,
+            100 * c.ece_uncalibrated,
+            100 * c.ece_served,
+            loaded.calibration.temperature,
+        )
+    if args.numbers and args.samples is None:
+        numbers = generate_numbers(args.numbers, args.seed, evalset.split_pool(10000, args.split), args.data_dir)
+        log.info("%s", format_numbers(read_numbers(loaded, numbers)))
     if failures is not None:
         args.failures.write_bytes(failure_sheet(failures, args.modes[-1]))
         log.info("wrote misread uploads and their frames (%s mode) to %s", args.modes[-1], args.failures)
@@ -199,6 +309,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
         help="dev (tune on it) or final (report only) source digits and seeds for the issue-9 kinds and non-digits",
     )
     cmd.add_argument("--modes", nargs="+", choices=PREPROCESS_MODES, default=["raw", "auto", "mnist"])
+    cmd.add_argument(
+        "--numbers",
+        type=int,
+        default=300,
+        help="photographed numbers of 2-5 MNIST test digits read with segment=true (0: none)",
+    )
     cmd.add_argument("--seed", type=int, default=0)
     cmd.add_argument("--photo-scale", type=float, nargs=2, default=evalset.SCALE_RANGE, metavar=("LOW", "HIGH"))
     cmd.add_argument("--write", type=Path, help="also save the generated images under this directory")

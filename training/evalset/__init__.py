@@ -47,6 +47,7 @@ __all__ = [
     "generate",
     "load",
     "save",
+    "split_pool",
 ]
 
 SUBSETS = ("photos", "drawn", "scans")  # the first set, tuned on, no split
@@ -88,6 +89,13 @@ def _rng(seed: int, subset: str, index: int) -> np.random.Generator:
 
 def _split_rng(seed: int, split: str, subset: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, _SPLIT_SALT[split], ALL_SUBSETS.index(subset), index])
+
+
+def split_pool(size: int, split: str) -> NDArray[np.int64]:
+    """The indices of this split's half of `size` source items (MNIST test: 10000)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return _half(size, split)
 
 
 def _half(size: int, split: str) -> NDArray[np.int64]:
