@@ -131,9 +131,11 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
     for index, (job, item) in enumerate(zip(jobs, prepared, strict=True)):
         if not isinstance(item, PreparedInput):
             continue
+        own = [(index, k, piece.pixels) for k, piece in enumerate(item.pieces)]
         if not item.blank:
-            frames[id(job.loaded)].append((index, -1, item.pixels))
-        frames[id(job.loaded)] += [(index, k, piece.pixels) for k, piece in enumerate(item.pieces)]
+            own.insert(0, (index, -1, item.pixels))
+        if own:
+            frames[id(job.loaded)] += own
     readings: dict[tuple[int, int], Reading] = {}
     for batch in frames.values():
         loaded = jobs[batch[0][0]].loaded

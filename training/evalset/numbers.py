@@ -22,6 +22,7 @@ from training.mnist import load_split
 DIGITS_RANGE = (2, 5)
 GAP_RANGE = (2, 10)  # px between neighbouring digits at MNIST scale (their ink is about 20 px tall)
 WOBBLE = 2  # px up or down from the line
+HEIGHT = 28 + 2 * WOBBLE
 MARGIN = 4  # px of paper left and right of the number, as MNIST leaves around a digit
 NUMBER_SCALE_RANGE = (3.0, 8.0)  # enlargement: a wide number fills a photo sooner than one digit
 
@@ -39,17 +40,17 @@ class NumberSample:
 
 
 def compose(digits: list[NDArray[np.uint8]], rng: np.random.Generator) -> NDArray[np.uint8]:
-    """A 28-row strip of MNIST digits side by side (light ink on black, as MNIST)."""
+    """A strip of MNIST digits side by side (light ink on black, as MNIST), HEIGHT rows."""
     columns = []
     for position, digit in enumerate(digits):
         used = np.flatnonzero(digit.max(axis=0) > 0)
         cut = digit[:, used.min() : used.max() + 1]
         shift = int(rng.integers(-WOBBLE, WOBBLE + 1))
-        cut = np.pad(cut, ((WOBBLE, WOBBLE), (0, 0)))[WOBBLE - shift : WOBBLE - shift + 28]
+        cut = np.pad(cut, ((WOBBLE + shift, WOBBLE - shift), (0, 0)))
         if position:
-            columns.append(np.zeros((28, int(rng.integers(GAP_RANGE[0], GAP_RANGE[1] + 1))), np.uint8))
+            columns.append(np.zeros((HEIGHT, int(rng.integers(GAP_RANGE[0], GAP_RANGE[1] + 1))), np.uint8))
         columns.append(cut)
-    margin = np.zeros((28, MARGIN), np.uint8)
+    margin = np.zeros((HEIGHT, MARGIN), np.uint8)
     return np.concatenate([margin, *columns, margin], axis=1)
 
 
