@@ -18,7 +18,7 @@ from training.segment import find_pieces, may_hold_several
 def _strip(*digits: NDArray[np.uint8]) -> NDArray[np.float32]:
     gap = np.zeros((28, 6), np.uint8)
     parts = [p for d in digits for p in (d, gap)][:-1]
-    return np.concatenate(parts, axis=1).astype(np.float32) / 255
+    return np.concatenate(parts, axis=1).astype(np.float32) * np.float32(1 / 255)
 
 
 def test_two_digits_side_by_side_are_two_pieces_left_to_right(mnist_test: MnistSplit) -> None:
@@ -88,7 +88,7 @@ def test_compose_keeps_every_digit_and_a_gap_between_them(mnist_test: MnistSplit
     strip = compose(digits, rng)
     assert strip.shape[0] == HEIGHT
     assert strip.sum() == sum(int(d.sum()) for d in digits)  # nothing cut off by the wobble
-    assert len(find_pieces(strip.astype(np.float32) / 255)) == 4
+    assert len(find_pieces(strip.astype(np.float32) * np.float32(1 / 255))) == 4
 
 
 def test_numbers_are_deterministic_and_drawn_from_their_split() -> None:
