@@ -1,9 +1,10 @@
 """`python -m training realworld`: accuracy per preprocess mode on real-world-looking uploads.
 
 Measures what the server does: decode the file, `prepare_pixels(image, mode)`, `normalize` with the
-artifact's constants, forward pass. An image flagged blank counts as wrong (the server would answer
-`digit: null`), and the blank count is shown with the commonest confusions (true>read, blank as "_").
-Non-digit subsets get their own table: how many were refused (answered blank, which is right for
+artifact's constants, forward pass. An image flagged blank, or refused as not a digit (energy above
+the artifact's threshold), counts as wrong (the server would answer `digit: null`); both counts are
+shown with the commonest confusions (true>read, null as "_").
+Non-digit subsets get their own table: how many were refused (blank or not a digit, which is right for
 them) and how many got a confident digit back.
 """
 
@@ -45,7 +46,7 @@ class Score:
     ms_per_image: float
     confusions: tuple[tuple[str, int], ...] = ()  # ("4>9", count), commonest first; "_" is blank or refused
     confident: int = 0  # answers with probability >= CONFIDENT (for non-digits: confident mistakes)
-    refused: int = 0  # answered "not a digit" by the energy threshold (not counting blanks)
+    refused: int = 0  # answered "not a digit" by the energy threshold (blanks not counted)
     warned: int = 0  # answered with the several-digits warning
 
     @property
@@ -63,7 +64,7 @@ class Outcome:
 
     predicted: NDArray[np.int64]
     confidence: NDArray[np.float32]
-    blank: NDArray[np.bool_]  # no digit found (blank), or refused as not a digit: the server answers null
+    blank: NDArray[np.bool_]  # no digit found: the framing answers blank
     ms_per_image: float
     refused: NDArray[np.bool_]  # refused as not a digit (energy above the threshold), not blank
     warned: NDArray[np.bool_]  # several digits seen
@@ -85,11 +86,12 @@ def answer(loaded: LoadedModel, samples: list[evalset.Sample], mode: PreprocessM
     refused = scores.refused.numpy() & ~blank
     warned = np.array([p.digits_seen > 1 for p in prepared], dtype=bool)
     ms = 1000 * elapsed / max(1, len(samples))
-    return Outcome(predicted.numpy(), confidence.numpy(), blank | refused, ms, refused, warned, scores.logits.numpy())
+    return Outcome(predicted.numpy(), confidence.numpy(), blank, ms, refused, warned, scores.logits.numpy())
 
 
 def _confusions(labels: NDArray[np.int64], outcome: Outcome) -> tuple[tuple[str, int], ...]:
-    read = [("_" if b else str(p)) for p, b in zip(outcome.predicted.tolist(), outcome.blank.tolist(), strict=True)]
+    null = (outcome.blank | outcome.refused).tolist()
+    read = [("_" if b else str(p)) for p, b in zip(outcome.predicted.tolist(), null, strict=True)]
     wrong = Counter(f"{label}>{r}" for label, r in zip(labels.tolist(), read, strict=True) if str(label) != r)
     return tuple(wrong.most_common(TOP_CONFUSIONS))
 
@@ -128,19 +130,20 @@ def score(
         labels = np.array([s.label for s in chosen])
         for mode in modes:
             outcome = answer(loaded, chosen, mode)
-            right = (outcome.predicted == labels) & ~outcome.blank
+            null = outcome.blank | outcome.refused
+            right = (outcome.predicted == labels) & ~null
             correct = int(right.sum())
             if failures is not None and mode == modes[-1] and subset not in evalset.NONDIGIT_SUBSETS:
                 failures[subset] = [
                     (s, "_" if b else str(p))
-                    for s, p, b, ok in zip(chosen, outcome.predicted, outcome.blank, right, strict=True)
+                    for s, p, b, ok in zip(chosen, outcome.predicted, null, right, strict=True)
                     if not ok
                 ]
             if subset in evalset.NONDIGIT_SUBSETS:
-                correct = int(outcome.blank.sum())  # refusing is the right answer to a non-digit
+                correct = int(null.sum())  # refusing is the right answer to a non-digit
             elif subset in evalset.KINDS:
-                answered[mode].append((outcome.logits[~outcome.blank], labels[~outcome.blank]))
-            confident = int(((outcome.confidence >= CONFIDENT) & ~outcome.blank).sum())
+                answered[mode].append((outcome.logits[~null], labels[~null]))
+            confident = int(((outcome.confidence >= CONFIDENT) & ~null).sum())
             scores.append(
                 Score(
                     subset,
@@ -229,7 +232,7 @@ def format_table(scores: list[Score]) -> str:
         f"{'ms/img':>7}  confusions"
     ]
     for s in digits:
-        counts = f"{s.correct:>4}/{s.total:<4} {s.blank - s.refused:>6} {s.refused:>7} {s.warned:>6}"
+        counts = f"{s.correct:>4}/{s.total:<4} {s.blank:>6} {s.refused:>7} {s.warned:>6}"
         pairs = " ".join(f"{pair}:{n}" for pair, n in s.confusions)
         lines.append(f"{s.subset:<9} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}  {pairs}")
     others = [s for s in scores if s.is_nondigit]
@@ -241,7 +244,7 @@ def format_table(scores: list[Score]) -> str:
             f"{'ms/img':>7}"
         )
         for s in others:
-            counts = f"{s.correct:>4}/{s.total:<4} {s.blank - s.refused:>6} {s.refused:>7} {s.confident:>6}"
+            counts = f"{s.correct:>4}/{s.total:<4} {s.blank:>6} {s.refused:>7} {s.confident:>6}"
             lines.append(f"{s.subset:<9} {s.mode:<6} {s.accuracy:>8.2%} {counts} {s.ms_per_image:>7.2f}")
     return "\n".join(lines)
 
