@@ -142,6 +142,13 @@ class ModelPublic(BaseModel):
     final_epoch: EpochPublic | None = Field(description="Metrics of the last epoch.")
     history: list[EpochPublic]
     created: str | None
+    calibration: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Temperature dividing the logits and the energy threshold above which an image is answered "
+            "'not a digit', with the figures they were fitted on (`python -m training calibrate`)."
+        ),
+    )
 
 
 class HealthPublic(BaseModel):
