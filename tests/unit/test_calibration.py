@@ -107,13 +107,15 @@ def test_calibrate_command_rewrites_only_the_sidecar(tmp_path: Path, caplog: pyt
     caplog.set_level(logging.INFO, logger="training")
     path = write_tiny_artifact(tmp_path / "m.safetensors")
     weights = path.read_bytes()
-    assert main(["calibrate", str(path), "--data-dir", str(DATA_DIR)]) == 0
+    assert main(["calibrate", str(path), "--data-dir", str(DATA_DIR), "--realworld-per-kind", "3"]) == 0
     assert path.read_bytes() == weights
     loaded = load_artifact(path)  # the checksum still holds
     entry = loaded.metadata["calibration"]
     assert entry["temperature"] == loaded.calibration.temperature
     assert entry["validation_refused"] <= REFUSE_RATE
     assert {"test_ece_before", "test_ece_after", "validation_ece_after"} <= set(entry)
+    assert entry["realworld_dev_images"] <= 3 * 10
+    assert entry["energy_threshold"] == max(entry["mnist_energy_threshold"], entry["realworld_dev_energy_threshold"])
     assert any("ECE (15 bins)" in message for message in caplog.messages)
 
 
