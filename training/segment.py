@@ -26,7 +26,8 @@ DIGIT_HEIGHT, DIGIT_MASS = 0.6, 0.2
 FRAGMENT_WIDTH, FRAGMENT_HEIGHT, FRAGMENT_GAP = 0.35, 0.85, 0.3
 WIDE = 1.4  # a group wider than this many times its height holds touching digits
 SPLIT_WINDOW = (0.25, 0.75)  # the cut is looked for in this part of the group's width
-MAX_PIECES = 24  # more pieces than this is texture or noise, not a number: read as one image
+SPLIT_MIN_HEIGHT, SPLIT_MIN_PART = 8, 0.4  # map pixels; share of the group's height
+MAX_PIECES = 24  # more components than this is texture or noise, not a number: read as one image
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,20 @@ def _merge(masks: list[NDArray[np.bool_]]) -> list[Piece]:
 
 
 def _split(piece: Piece, strength: NDArray[np.float32]) -> list[Piece]:
-    """Cut a group much wider than tall at its vertical-projection minimum, recursively."""
-    if piece.width <= WIDE * piece.height:
+    """Cut a group much wider than tall at its vertical-projection minimum, recursively.
+
+    A flat mark (a dash, a ruled stroke) is no row of digits: it is cut only when it is at least
+    SPLIT_MIN_HEIGHT pixels high, and never into parts narrower than SPLIT_MIN_PART of its height,
+    which also bounds the pieces (and frames to run) one image can make.
+    """
+    if piece.width <= WIDE * piece.height or piece.height < SPLIT_MIN_HEIGHT:
         return [piece]
     left, _, right, _ = piece.box
     profile = np.where(piece.mask, strength, 0)[:, left:right].sum(axis=0)
-    low, high = (round(piece.width * f) for f in SPLIT_WINDOW)
+    low = max(round(piece.width * SPLIT_WINDOW[0]), math.ceil(SPLIT_MIN_PART * piece.height))
+    high = min(round(piece.width * SPLIT_WINDOW[1]), piece.width - math.ceil(SPLIT_MIN_PART * piece.height))
+    if high <= low:
+        return [piece]
     cut = left + low + int(np.argmin(profile[low:high]))
     columns = np.arange(piece.mask.shape[1])
     parts = [piece.mask & (columns < cut)[None, :], piece.mask & (columns >= cut)[None, :]]
@@ -132,4 +141,4 @@ def find_pieces(strength: NDArray[np.float32], split_wide: bool = False, floor: 
     ]
     if split_wide:
         pieces = [part for p in pieces for part in _split(p, strength)]
-    return sorted(pieces, key=lambda p: p.box[0])
+    return sorted(pieces, key=lambda p: p.box[0])[:MAX_PIECES]  # bounds the frames one upload can cost

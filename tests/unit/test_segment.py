@@ -12,7 +12,7 @@ from training.evalset import split_pool
 from training.evalset.numbers import HEIGHT, compose, generate_numbers
 from training.mnist import MnistSplit
 from training.preprocessing import IMAGE_SIZE, prepare_pixels
-from training.segment import find_pieces, may_hold_several
+from training.segment import MAX_PIECES, find_pieces, may_hold_several
 
 
 def _strip(*digits: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -64,6 +64,28 @@ def test_touching_digits_are_split_only_when_reading() -> None:
     parts = find_pieces(pair, split_wide=True)
     assert len(parts) == 2
     assert parts[0].box[2] <= parts[1].box[0] + 1
+
+
+@pytest.mark.parametrize("width", [2, 3, 40, 500])
+def test_a_dash_is_never_cut_into_many_pieces(width: int) -> None:
+    dash = np.zeros((9, width + 4), np.float32)
+    dash[2:5, 2 : 2 + width] = 1
+    assert len(find_pieces(dash, split_wide=True)) == 1
+
+
+def test_a_long_solid_bar_is_cut_into_parts_no_narrower_than_a_digit() -> None:
+    bar = np.zeros((24, 204), np.float32)
+    bar[2:22, 2:202] = 1  # 10 times wider than high
+    parts = find_pieces(bar, split_wide=True)
+    assert 2 <= len(parts) <= MAX_PIECES
+    assert all(p.width >= 0.4 * p.height for p in parts)
+    assert sum(p.width for p in parts) == 200
+
+
+def test_one_upload_never_makes_more_than_max_pieces() -> None:
+    bar = np.zeros((24, 2004), np.float32)
+    bar[2:22, 2:2002] = 1  # 100 times wider than high
+    assert len(find_pieces(bar, split_wide=True)) == MAX_PIECES
 
 
 def test_no_single_mnist_test_digit_is_seen_as_several(mnist_test: MnistSplit) -> None:
