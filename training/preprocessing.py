@@ -166,6 +166,9 @@ def clearly_mnist_like(gray: NDArray[np.uint8]) -> bool:
     return margin <= _MARGIN_MAX_LEVEL and int(np.count_nonzero(gray >= 128)) >= _MIN_STROKE_PIXELS
 
 
+_PIECE_PEAK = 0.5  # a piece framed alone must hold ink at least this strong somewhere
+
+
 def _count_digits(strength: NDArray[np.float32]) -> int:
     """Digit-sized pieces with a gap between them; the labelling is skipped when no gap exists."""
     return len(find_pieces(strength)) if may_hold_several(strength) else 1
@@ -185,6 +188,7 @@ def _frame_pieces(strength: NDArray[np.float32], size: tuple[int, int]) -> tuple
             ),
         )
         for piece in find_pieces(strength, split_wide=True)
+        if float(strength[piece.mask].max()) >= _PIECE_PEAK  # frame_ink needs a stroke, not a smudge
     )
 
 

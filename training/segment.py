@@ -131,14 +131,18 @@ def find_pieces(strength: NDArray[np.float32], split_wide: bool = False, floor: 
     ink = strength > floor
     if not ink.any():
         return []
-    pieces = _merge(_components(ink, strength))
-    tallest = max(p.height for p in pieces)
-    mass = [float(strength[p.mask].sum()) for p in pieces]
-    pieces = [
-        p
-        for p, m in zip(pieces, mass, strict=True)
-        if p.height >= DIGIT_HEIGHT * tallest and m >= DIGIT_MASS * max(mass)
-    ]
+    pieces = _digit_sized(_merge(_components(ink, strength)), strength)
     if split_wide:
-        pieces = [part for p in pieces for part in _split(p, strength)]
+        # Cutting can leave a faint sliver (a shadow's edge joined to the digit): filtered again.
+        pieces = _digit_sized([part for p in pieces for part in _split(p, strength)], strength)
     return sorted(pieces, key=lambda p: p.box[0])[:MAX_PIECES]  # bounds the frames one upload can cost
+
+
+def _digit_sized(pieces: list[Piece], strength: NDArray[np.float32]) -> list[Piece]:
+    """Pieces with enough ink, then those of them tall enough (a faint tall line sets no scale)."""
+    if not pieces:
+        return []
+    mass = [float(strength[p.mask].sum()) for p in pieces]
+    inked = [p for p, m in zip(pieces, mass, strict=True) if m >= DIGIT_MASS * max(mass)]
+    tallest = max(p.height for p in inked)
+    return [p for p in inked if p.height >= DIGIT_HEIGHT * tallest]

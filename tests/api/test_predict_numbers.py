@@ -75,6 +75,24 @@ def test_segment_in_a_batch_answers_each_image(client: TestClient, numbers: list
     assert len(batch.predictions) == 2
 
 
+@pytest.mark.parametrize(
+    ("kind", "index"),
+    [
+        ("shadow", 46),  # dev: a shadow's faint edge joined to the digit left faint slivers once cut
+        ("lined", 11),  # final: a faint ruled remnant taller than the digit made every piece "too low"
+    ],
+)
+def test_segment_survives_faint_pieces(client: TestClient, kind: str, index: int) -> None:
+    split = "dev" if kind == "shadow" else "final"
+    sample = evalset.generate(kind, index + 1, split=split, mnist_dir=DATA_DIR)[index]
+    response = client.post("/predict?segment=true", files={"file": (sample.name, sample.data)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["digit"] == sample.label
+    assert [d["digit"] for d in body["digits"]] == [sample.label]
+    assert "warning" not in body
+
+
 def test_segment_must_be_a_boolean(client: TestClient, mnist_test: MnistSplit) -> None:
     response = client.post("/predict?segment=maybe", files={"file": ("d.png", png_bytes(mnist_test.images[0]))})
     assert response.status_code == 422

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -132,3 +134,16 @@ def test_a_photographed_number_is_cut_into_its_digits(index: int) -> None:
     assert lefts == sorted(lefts)
     width, height = sample.image().size
     assert all(0 <= p.box[0] < p.box[2] <= width and 0 <= p.box[1] < p.box[3] <= height for p in prepared.pieces)
+
+
+def test_every_committed_real_world_sample_segments_into_one_piece() -> None:
+    data = Path(__file__).resolve().parents[1] / "data"
+    files = sorted(p for d in ("realworld", "realworld-kinds") for p in (data / d).glob("*/*") if p.suffix != ".md")
+    assert len(files) >= 200
+    counts = []
+    for path in files:
+        prepared = prepare_pixels(Image.open(path), segment=True)
+        assert prepared.blank or prepared.pieces, path
+        counts.append(len(prepared.pieces))
+    # These are single digits: nearly all of them one piece (a cut sliver or a broken stroke is rare).
+    assert sum(c == 1 for c in counts) >= 0.97 * len(counts)
