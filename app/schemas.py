@@ -9,6 +9,24 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 _PROBS_EXAMPLE: list[JsonValue] = [0.0001, 0.0002, 0.0003, 0.0004, 0.0001, 0.0002, 0.0001, 0.9978, 0.0003, 0.0005]
 
 
+class DigitPublic(BaseModel):
+    """One digit of a number (segment=true), left to right."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"box": [12, 30, 96, 150], "digit": 4, "confidence": 0.993, "probabilities": _PROBS_EXAMPLE}
+        }
+    )
+
+    box: list[int] = Field(
+        min_length=4, max_length=4, description="left, top, right, bottom in the uploaded image's pixels."
+    )
+    digit: int | None = Field(ge=0, le=9, description="The digit read; null when this piece is not a digit.")
+    confidence: float | None = Field(ge=0, le=1, description="Calibrated probability of that digit; null with `digit`.")
+    probabilities: list[float] = Field(min_length=10, max_length=10, description="Calibrated softmax over 0-9.")
+    reason: str | None = Field(None, description="Why `digit` is null.")
+
+
 class PredictionPublic(BaseModel):
     """The model's answer for one image."""
 
@@ -25,17 +43,49 @@ class PredictionPublic(BaseModel):
     )
 
     digit: int | None = Field(
-        ge=0, le=9, description="Most probable digit; null when the image holds no digit (see `reason`)."
+        ge=0,
+        le=9,
+        description=(
+            "Most probable digit; null when the image holds no digit (blank) or is not a digit (see `reason`)."
+        ),
     )
-    confidence: float | None = Field(ge=0, le=1, description="Probability of that digit; null with `digit`.")
+    confidence: float | None = Field(
+        ge=0,
+        le=1,
+        description=(
+            "Probability of that digit, calibrated (temperature scaling fitted on held-back MNIST digits); "
+            "null with `digit`."
+        ),
+    )
     probabilities: list[float] | None = Field(
-        min_length=10, max_length=10, description="Softmax over digits 0-9; null with `digit`."
+        min_length=10,
+        max_length=10,
+        description=(
+            "Calibrated softmax over digits 0-9. Null for a blank image; kept when the model refuses the "
+            "image as not a digit, so a client can still see them."
+        ),
     )
     model: str = Field(description="Id of the model that answered.")
     framed: bool = Field(
         description="Whether the image was framed like MNIST (photo, drawing) or went to the model as it was."
     )
-    reason: str | None = Field(None, description="Why `digit` is null, e.g. a blank canvas or plain paper.")
+    reason: str | None = Field(
+        None,
+        description=(
+            "Why `digit` is null: a blank canvas or plain paper (`probabilities` null), or "
+            "'not a digit: ...' when the model finds the image unlike any handwritten digit."
+        ),
+    )
+    warning: str | None = Field(
+        None,
+        description=(
+            "Present when the image seems to hold several digits side by side (with a gap between them): "
+            "the top-level answer reads it as one; send segment=true to read each."
+        ),
+    )
+    digits: list[DigitPublic] | None = Field(
+        None, description="With segment=true: each digit-sized piece of ink read on its own, left to right."
+    )
     frame: str | None = Field(
         None, description="With return_frame=true: the 28x28 image the model saw, as a base64 PNG."
     )
@@ -92,6 +142,13 @@ class ModelPublic(BaseModel):
     final_epoch: EpochPublic | None = Field(description="Metrics of the last epoch.")
     history: list[EpochPublic]
     created: str | None
+    calibration: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Temperature dividing the logits and the energy threshold above which an image is answered "
+            "'not a digit', with the figures they were fitted on (`python -m training calibrate`)."
+        ),
+    )
 
 
 class HealthPublic(BaseModel):

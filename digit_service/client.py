@@ -42,18 +42,32 @@ class DigitServiceError(Exception):
 
 
 @dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number (segment=True), with its box (left, top, right, bottom) in the image."""
+
+    box: tuple[int, int, int, int]
+    digit: int | None  # None: this piece is not a digit (see reason)
+    confidence: float | None
+    probabilities: list[float]
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Prediction:
-    digit: int | None
+    digit: int | None  # None: blank, or not a digit (see reason; probabilities are kept then)
     confidence: float | None
     probabilities: list[float] | None
     model: str
     framed: bool
     reason: str | None = None
     frame: bytes | None = None  # the 28x28 PNG the model saw, with return_frame=True
+    warning: str | None = None  # e.g. several digits in the image, read as one
+    digits: list[DigitReading] | None = None  # with segment=True: each digit, left to right
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Prediction:
         frame = body.get("frame")
+        digits = body.get("digits")
         return cls(
             digit=body["digit"],
             confidence=body["confidence"],
@@ -62,7 +76,27 @@ class Prediction:
             framed=body["framed"],
             reason=body.get("reason"),
             frame=base64.b64decode(frame) if frame else None,
+            warning=body.get("warning"),
+            digits=None
+            if digits is None
+            else [
+                DigitReading(
+                    box=(d["box"][0], d["box"][1], d["box"][2], d["box"][3]),
+                    digit=d["digit"],
+                    confidence=d["confidence"],
+                    probabilities=d["probabilities"],
+                    reason=d.get("reason"),
+                )
+                for d in digits
+            ],
         )
+
+    @property
+    def number(self) -> str | None:
+        """With segment=True: the digits read left to right ("42"), or None if a piece was refused."""
+        if not self.digits or any(d.digit is None for d in self.digits):
+            return None
+        return "".join(str(d.digit) for d in self.digits)
 
 
 @dataclass(frozen=True)
@@ -335,9 +369,12 @@ class Client:
         except httpx.TransportError as exc:
             raise _unreachable(self.url, exc) from exc
 
-    def predict(self, image: ImageInput, preprocess: Preprocess = "auto", return_frame: bool = False) -> Prediction:
-        """The digit in one image (a path, bytes, a PIL image or a numpy array)."""
-        params = {"preprocess": preprocess, "return_frame": str(return_frame).lower()}
+    def predict(
+        self, image: ImageInput, preprocess: Preprocess = "auto", return_frame: bool = False, segment: bool = False
+    ) -> Prediction:
+        """The digit in one image (a path, bytes, a PIL image or a numpy array); segment=True also reads
+        each digit of a number (`digits`, `number`)."""
+        params = {"preprocess": preprocess, "return_frame": str(return_frame).lower(), "segment": str(segment).lower()}
         body = self._json("POST", "/predict", params=params, files={"file": encode_image(image)})
         return Prediction.from_json(body)
 
@@ -467,9 +504,9 @@ class AsyncClient:
             raise _unreachable(self.url, exc) from exc
 
     async def predict(
-        self, image: ImageInput, preprocess: Preprocess = "auto", return_frame: bool = False
+        self, image: ImageInput, preprocess: Preprocess = "auto", return_frame: bool = False, segment: bool = False
     ) -> Prediction:
-        params = {"preprocess": preprocess, "return_frame": str(return_frame).lower()}
+        params = {"preprocess": preprocess, "return_frame": str(return_frame).lower(), "segment": str(segment).lower()}
         body = await self._json("POST", "/predict", params=params, files={"file": encode_image(image)})
         return Prediction.from_json(body)
 

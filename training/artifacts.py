@@ -19,6 +19,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 from torch import nn
 
+from training.calibration import Calibration, CalibrationError, energy
 from training.models import build_model
 from training.preprocessing import Normalization
 
@@ -36,6 +37,7 @@ class LoadedModel:
     model: nn.Module
     metadata: dict[str, Any]
     normalization: Normalization
+    calibration: Calibration = Calibration()
 
     @property
     def id(self) -> str:
@@ -117,7 +119,8 @@ def load_artifact(weights_path: Path | str) -> LoadedModel:
         arch = metadata["architecture"]
         model = build_model(arch["name"], arch.get("kwargs", {}))
         normalization = Normalization.from_dict(metadata["preprocessing"])
-    except (KeyError, TypeError, ValueError) as exc:
+        calibration = Calibration.from_metadata(metadata)
+    except (KeyError, TypeError, ValueError, CalibrationError) as exc:
         raise ArtifactError(f"{metadata_path(path)}: {exc}") from exc
     try:
         tensors = load_tensors(blob)
@@ -136,10 +139,38 @@ def load_artifact(weights_path: Path | str) -> LoadedModel:
             )
     model.load_state_dict(tensors)
     model.eval()
-    return LoadedModel(model=model, metadata=metadata, normalization=normalization)
+    return LoadedModel(model=model, metadata=metadata, normalization=normalization, calibration=calibration)
+
+
+def rewrite_metadata(weights_path: Path, changes: dict[str, Any]) -> dict[str, Any]:
+    """Update an artifact's sidecar (weights untouched: their checksum stays valid) and return it."""
+    metadata = {**read_metadata(weights_path), **changes}
+    write_atomic(metadata_path(weights_path), (json.dumps(metadata, indent=2) + "\n").encode())
+    return metadata
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The model's answer for a batch: calibrated probabilities and which images it refuses."""
+
+    logits: torch.Tensor  # (N, 10), as the network computed them
+    probabilities: torch.Tensor  # (N, 10), softmax of logits / T
+    energy: torch.Tensor  # (N,), -logsumexp(logits / T)
+    refused: torch.Tensor  # (N,) bool: energy above the artifact's threshold ("not a digit")
+
+
+def score_batch(loaded: LoadedModel, batch: torch.Tensor) -> Scores:
+    """Run a normalised (N, 1, 28, 28) batch: the one place logits become answers (serving and evaluation)."""
+    calibration = loaded.calibration
+    with torch.inference_mode():
+        logits = loaded.model(batch)
+        probabilities = torch.softmax(logits / calibration.temperature, dim=1)
+        energies = energy(logits, calibration.temperature)
+    threshold = calibration.energy_threshold
+    refused = energies > threshold if threshold is not None else torch.zeros(len(energies), dtype=torch.bool)
+    return Scores(logits, probabilities, energies, refused)
 
 
 def predict_probabilities(loaded: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
-    """Softmax probabilities for a normalised (N, 1, 28, 28) batch."""
-    with torch.inference_mode():
-        return torch.softmax(loaded.model(batch), dim=1)
+    """Calibrated softmax probabilities for a normalised (N, 1, 28, 28) batch."""
+    return score_batch(loaded, batch).probabilities

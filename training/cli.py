@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from training import realworld
+from training import calibrate_cli, realworld
 from training.artifacts import ArtifactError, load_artifact
 from training.config import TrainConfig
 from training.loop import EpochMetrics, Tensors, evaluate
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     evaluate_cmd.set_defaults(handler=_evaluate)
     realworld.add_command(commands, DEFAULT_DATA_DIR)
+    calibrate_cli.add_command(commands, DEFAULT_DATA_DIR)
     return parser
 
 

@@ -20,21 +20,35 @@ from PIL import Image
 WORK_MAX_SIDE = 512
 # The lighting model is fitted on a coarse copy: lighting varies slowly, and fewer pixels fit faster.
 COARSE_MAX_SIDE = 64
-# Shading that the quadratic misses (a shadow, a fold) is broader than any pen stroke: whatever
-# survives an opening this wide, as a share of the image's shorter side, is background too.
+# Shading that the quadratic misses (a shadow, a fold) is broad: whatever survives an opening this
+# wide, as a share of the image's shorter side, is a candidate for background. Marker strokes and a
+# digit cropped tight are as broad, so a broad region counts as shading only when it is clearly less
+# dark than the thin strokes (in log-contrast, see _log_contrast): a shadow dims paper to 35-65%, ink
+# is several times darker than its paper.
 BROAD_FRACTION = 0.3
+SHADING_OF_INK = 0.75
 # Components are found on a copy max-pooled to at most this side (thin strokes survive max-pooling).
 LABEL_MAX_SIDE = 128
 MIN_SIGMA = 1.0  # 8-bit quantisation alone leaves about this much noise
+SIGMA_SAMPLE = 65536  # pixels used to measure the noise
 DETECT_SIGMAS = 5.0  # Gaussian noise essentially never reaches 5 sigma; ink does
 MIN_CONTRAST = 10.0  # levels; fainter marks are invisible to a person as well
-PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by this factor
+PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by this factor...
+# ...unless it is one-sided: noise, texture and JPEG blocks clear the threshold about as often
+# lighter as darker than the paper (photos of blank paper: at most 1.5 times), light pencil clears
+# it thousands of times more often on its own side.
+ONE_SIDED = 4.0
+ONE_SIDED_EVIDENCE = 25  # pixels: a handful of noise pixels on one side proves nothing
+# Lined and squared paper: a thin band of rows (columns) that are ink over RULE_COVER of their length
+# is a ruled line (or a notebook's margin line); a band wider than RULE_WIDTH of the page is a stroke.
+RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 1, 0.04
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
 # Ink below INK_LOW of the typical stroke level is dropped, above INK_HIGH it is full ink: blurred
-# photo strokes get MNIST's solid core back and faint smudges and JPEG ringing vanish.
-INK_LOW, INK_HIGH = 0.35, 0.7
+# photo strokes get MNIST's solid core back and faint smudges and JPEG ringing vanish. (Tuned on the
+# dev split: at 0.35 / 0.7 the lighter parts of blurry enlarged scans broke off their strokes.)
+INK_LOW, INK_HIGH = 0.2, 0.6
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,23 @@ def _robust_sigma(values: NDArray[np.float32]) -> float:
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 
 
+def _paper_sigma(residual: NDArray[np.float32]) -> float:
+    """Noise of the paper alone: the spread on whichever side of zero holds no ink.
+
+    The residual is centred on the paper, and ink only ever departs from it on one side, so the side
+    with the smaller spread is paper and noise. A spread over both sides would grow with the amount of
+    ink: a tight crop or a blurry enlarged scan, mostly ink, would raise the threshold above its own
+    strokes and be called blank.
+    """
+    values = residual.ravel()
+    values = values[:: max(1, values.size // SIGMA_SAMPLE)]  # a regular subsample estimates it as well
+    spreads = []
+    for side in (values[values >= 0], -values[values <= 0]):  # exact paper counts on both
+        if side.size >= 0.05 * residual.size:
+            spreads.append(1.4826 * float(np.median(side)))
+    return max(min(spreads, default=_robust_sigma(values)), MIN_SIGMA)
+
+
 def _quadratic_basis(height: int, width: int) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
     x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
@@ -71,18 +102,11 @@ def _surface(coef: NDArray[np.float64], height: int, width: int) -> NDArray[np.f
     return np.asarray(surface, dtype=np.float32)
 
 
-def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Paper tone and lighting as a quadratic surface fitted to the pixels that are not ink."""
-    coarse = shrink(np.clip(work, 0, 255).astype(np.uint8), COARSE_MAX_SIDE)
-    height, width = coarse.shape
-    y, x = _quadratic_basis(height, width)
-    ones = np.ones_like(coarse)
-    design = np.stack([ones, x * ones, y * ones, x * x * ones, x * y * ones, y * y * ones], -1).reshape(-1, 6)
-    values = coarse.ravel()
-    # Start from the border, which is paper in almost every upload even when strokes cover most pixels.
-    border = np.concatenate([coarse[0], coarse[-1], coarse[:, 0], coarse[:, -1]])
-    fitted = np.full_like(values, float(np.median(border)))
-    sigma = max(_robust_sigma(border), MIN_SIGMA)
+def _fit_from(
+    design: NDArray[np.float32], values: NDArray[np.float32], start: float, sigma: float
+) -> NDArray[np.float64] | None:
+    """Iteratively reweighted quadratic fit: pixels within 3 sigma of the current surface are paper."""
+    fitted = np.full_like(values, start)
     coef: NDArray[np.float64] | None = None
     for _ in range(4):
         keep = np.abs(values - fitted) < 3.0 * sigma + 2.0
@@ -95,9 +119,35 @@ def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
         coef = np.linalg.solve(gram, chosen.T @ values[keep].astype(np.float64))
         fitted = (design @ coef.astype(np.float32)).astype(np.float32)
         sigma = max(_robust_sigma((values - fitted)[keep]), MIN_SIGMA)
-    if coef is None:
-        return np.full_like(work, float(np.median(border)))
-    return _surface(coef, *work.shape)
+    return coef
+
+
+def fit_background(work: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Paper tone and lighting as a quadratic surface fitted to the pixels that are not ink."""
+    coarse = shrink(np.clip(work, 0, 255).astype(np.uint8), COARSE_MAX_SIDE)
+    height, width = coarse.shape
+    y, x = _quadratic_basis(height, width)
+    ones = np.ones_like(coarse)
+    design = np.stack([ones, x * ones, y * ones, x * x * ones, x * y * ones, y * y * ones], -1).reshape(-1, 6)
+    values = coarse.ravel()
+    # Start from the border, which is paper in almost every upload even when strokes cover most pixels.
+    border = np.concatenate([coarse[0], coarse[-1], coarse[:, 0], coarse[:, -1]])
+    start = float(np.median(border))
+    # Two first windows: the border's spread (wide enough for uneven lighting) and the pixel noise
+    # (from neighbour differences; narrow enough to stay on one side of a hard shadow, where the
+    # wide one would fit the shadow's edge). The fit that leaves the paper least noisy wins.
+    steps = np.concatenate([np.diff(coarse, axis=0).ravel(), np.diff(coarse, axis=1).ravel()])
+    best, best_sigma = None, math.inf
+    for sigma in (max(_robust_sigma(border), MIN_SIGMA), max(_robust_sigma(steps) / math.sqrt(2), MIN_SIGMA)):
+        coef = _fit_from(design, values, start, sigma)
+        if coef is not None:
+            spread = _paper_sigma(values - design @ coef.astype(np.float32))
+            if spread < best_sigma:
+                best, best_sigma = coef, spread
+    if best is None:
+        return np.full_like(work, start)
+    # Fitted to one side of a hard shadow, the surface can run far outside the levels on the page.
+    return np.clip(_surface(best, *work.shape), float(values.min()), float(values.max()))
 
 
 def resize_float(
@@ -123,15 +173,27 @@ def _open(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     return a
 
 
-def remove_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Subtract light or dark regions too broad to be strokes (shadows, glare) from a residual."""
+def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The light or dark regions of a residual too broad to be thin strokes (shadows, glare, marker)."""
     height, width = residual.shape
     scale = min(1.0, COARSE_MAX_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     coarse = resize_float(residual, size, Image.Resampling.BOX)
     k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
     broad = _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
-    return residual - resize_float(broad, (width, height))
+    return resize_float(broad, (width, height))
+
+
+def _log_contrast(paper: NDArray[np.float32], mark: NDArray[np.float32], dark: bool) -> NDArray[np.float32]:
+    """How many times darker (or lighter) a mark is than the paper under it, as a natural log.
+
+    Lighting multiplies paper and ink alike, so this ratio is the same in a shadow as in full light;
+    a shadow only dims the paper by a fraction, while ink is several times darker than its paper.
+    """
+    paper, mark = np.maximum(paper, 1.0), np.maximum(mark, 1.0)
+    if not dark:  # light ink: measured against the headroom left above a dark background
+        paper, mark = np.maximum(256.0 - paper, 1.0), np.maximum(256.0 - mark, 1.0)
+    return np.asarray(np.log(paper / mark), dtype=np.float32)
 
 
 def smooth(a: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -141,7 +203,7 @@ def smooth(a: NDArray[np.float32]) -> NDArray[np.float32]:
     return ((rows[:, :-2] + 2 * rows[:, 1:-1] + rows[:, 2:]) / 4).astype(np.float32)
 
 
-def _max_pool(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
+def max_pool(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     if k <= 1:
         return a
     h, w = a.shape
@@ -179,7 +241,7 @@ def label_components(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
 def _keep_main_components(strength: NDArray[np.float32]) -> tuple[NDArray[np.float32], int]:
     """Drop specks; return the cleaned map and the long side (working px) of the largest component."""
     k = math.ceil(max(strength.shape) / LABEL_MAX_SIDE)
-    pooled = _max_pool(strength, k)
+    pooled = max_pool(strength, k)
     labels = label_components(pooled > 0)
     flat = labels.ravel()
     inside = flat >= 0
@@ -193,6 +255,47 @@ def _keep_main_components(strength: NDArray[np.float32]) -> tuple[NDArray[np.flo
     return np.where(full, strength, 0).astype(np.float32), int(side)
 
 
+def _broad_ink(
+    background: NDArray[np.float32],
+    broad: NDArray[np.float32],
+    thin: NDArray[np.float32],
+    threshold: float,
+    dark: bool,
+) -> NDArray[np.float32]:
+    """Where a broad region on the ink's side is ink (1) rather than shading (0)."""
+    local_paper = background + broad
+    strokes = (-thin if dark else thin) > threshold
+    broad_contrast = _log_contrast(background, local_paper, dark)
+    if not strokes.any():
+        return np.ones_like(broad)  # nothing thin to compare with: every broad mark may be the digit
+    stroke_contrast = float(np.percentile(_log_contrast(local_paper, local_paper + thin, dark)[strokes], 90))
+    return np.asarray(broad_contrast > SHADING_OF_INK * stroke_contrast, dtype=np.float32)
+
+
+def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.float32]:
+    """The ink of straight ruled lines along `axis` (1: rows, 0: columns), as a profile; 0 if none.
+
+    A ruled line crosses the whole page, so most of its row is ink, and it is thin: a few rows out of
+    the page's height. A digit's stroke rarely covers RULE_COVER of a row, and where it does (a 7's
+    bar in a tight crop) it is usually a band thicker than RULE_WIDTH.
+    """
+    across = ink[:, ::2] if axis == 1 else ink[::2]  # every other pixel along the line is enough
+    level = np.percentile(across, 100 * (1 - RULE_COVER), axis=axis).astype(np.float32)
+    lines = np.concatenate([[False], level > threshold, [False]])
+    edges = np.flatnonzero(lines[1:] != lines[:-1])
+    starts, stops = edges[0::2], edges[1::2]
+    thin = [
+        (a, b) for a, b in zip(starts.tolist(), stops.tolist(), strict=True) if b - a <= RULE_WIDTH * level.size + 1
+    ]
+    profile = np.zeros_like(level)
+    if len(thin) >= MIN_RULES:
+        for a, b in thin:
+            # With the blurred shoulders on either side, which fall below the threshold but not to 0.
+            wide = slice(max(0, a - (b - a)), b + (b - a))
+            profile[wide] = np.maximum(level[wide], 0)
+    return profile
+
+
 def find_ink(gray: NDArray[np.uint8]) -> Ink:
     """Locate the ink: polarity, lighting removed, noise thresholded away, specks dropped."""
     work = shrink(gray)
@@ -201,19 +304,31 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         return Ink(empty, bool(work.mean() >= 128), "the image is one flat colour: there is no digit on it")
     if min(work.shape) >= 64:
         work = smooth(work)  # halves pixel noise; strokes this large survive it
-    residual = remove_broad(work - fit_background(work))
-    sigma = max(_robust_sigma(residual), MIN_SIGMA)
+    background = fit_background(work)
+    residual = work - background
+    broad = broad_part(residual)
+    thin = residual - broad
+    if min(work.shape) >= 64:
+        thin = smooth(thin)  # a second pass: light pencil's grain averages out, its strokes stay
+    sigma = _paper_sigma(thin)
     threshold = max(DETECT_SIGMAS * sigma, MIN_CONTRAST)
-    light = float(np.clip(residual - threshold, 0, None).sum())
-    dark = float(np.clip(-residual - threshold, 0, None).sum())
+    # Polarity is voted away from broad light regions: when the paper fit lands on the shadowed side
+    # of a hard shadow, the lit paper's ragged edge would otherwise outvote the digit as "light ink".
+    away = broad < threshold
+    light = float(np.clip(thin - threshold, 0, None)[away].sum())
+    dark = float(np.clip(-thin - threshold, 0, None)[away].sum())
     dark_on_light = dark > light if dark != light else bool(np.median(work) >= 128)
-    ink = -residual if dark_on_light else residual
+    sign = -1.0 if dark_on_light else 1.0
+    ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(background, broad, thin, threshold, dark_on_light)
+    ink = ink - _rules(ink, threshold, 1)[:, None] - _rules(ink, threshold, 0)[None, :]
     strong = ink[ink > threshold]
     if strong.size == 0:
         return Ink(empty, dark_on_light, "no strokes stand out from the background: the image looks blank")
     peak = float(np.percentile(strong, 90))
-    if peak < PEAK_OVER_THRESHOLD * threshold:
-        # Noise and JPEG blocks only just clear the threshold; pen or pencil strokes clear it by far.
+    opposite = int(np.count_nonzero(-ink > threshold))
+    one_sided = strong.size >= ONE_SIDED * (opposite + ONE_SIDED_EVIDENCE)
+    if peak < PEAK_OVER_THRESHOLD * threshold and not one_sided:
+        # Noise and JPEG blocks only just clear the threshold; pen strokes clear it by far.
         return Ink(empty, dark_on_light, "only faint marks, no clear strokes: the image looks blank")
     low = max(0.8 * threshold, INK_LOW * peak)
     high = max(INK_HIGH * peak, low + 1.0)

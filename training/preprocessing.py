@@ -9,7 +9,8 @@ MNIST-style images, or framing (training.ink, training.framing) for photos, scan
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image
 
 from training.framing import frame_ink
 from training.ink import WORK_MAX_SIDE, find_ink
+from training.segment import find_pieces, may_hold_several
 
 IMAGE_SIZE = 28
 
@@ -121,6 +123,16 @@ class PreparedInput:
     framed: bool  # whether the framing step (polarity, crop, 20x20 fit, centring) produced pixels
     blank: bool
     reason: str | None
+    digits_seen: int = 1  # digit-sized pieces of ink with a gap between them (not looked for in `raw`)
+    pieces: tuple[PreparedPiece, ...] = ()  # with segment=True: each digit-sized piece framed, left to right
+
+
+@dataclass(frozen=True)
+class PreparedPiece:
+    """One digit of several, framed on its own like MNIST."""
+
+    pixels: NDArray[np.uint8]
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the uploaded image's pixels
 
 
 def _ink_layer(image: Image.Image, gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -154,7 +166,42 @@ def clearly_mnist_like(gray: NDArray[np.uint8]) -> bool:
     return margin <= _MARGIN_MAX_LEVEL and int(np.count_nonzero(gray >= 128)) >= _MIN_STROKE_PIXELS
 
 
-def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto") -> PreparedInput:
+_PIECE_PEAK = 0.5  # a piece framed alone must hold ink at least this strong somewhere
+
+
+def _count_digits(strength: NDArray[np.float32]) -> int:
+    """Digit-sized pieces with a gap between them; the labelling is skipped when no gap exists."""
+    return len(find_pieces(strength)) if may_hold_several(strength) else 1
+
+
+def _frame_pieces(strength: NDArray[np.float32], size: tuple[int, int]) -> tuple[PreparedPiece, ...]:
+    """Each digit-sized piece of an ink map framed alone, its box scaled to the upload's size."""
+    sx, sy = size[0] / strength.shape[1], size[1] / strength.shape[0]
+    return tuple(
+        PreparedPiece(
+            frame_ink(np.where(piece.mask, strength, 0).astype(np.float32)),
+            (
+                math.floor(piece.box[0] * sx),
+                math.floor(piece.box[1] * sy),
+                min(size[0], math.ceil(piece.box[2] * sx)),
+                min(size[1], math.ceil(piece.box[3] * sy)),
+            ),
+        )
+        for piece in find_pieces(strength, split_wide=True)
+        if float(strength[piece.mask].max()) >= _PIECE_PEAK  # frame_ink needs a stroke, not a smudge
+    )
+
+
+def _with_digits(
+    prepared: PreparedInput, strength: NDArray[np.float32], size: tuple[int, int], segment: bool
+) -> PreparedInput:
+    if prepared.blank:
+        return replace(prepared, digits_seen=0)
+    pieces = _frame_pieces(strength, size) if segment else ()
+    return replace(prepared, digits_seen=_count_digits(strength), pieces=pieces)
+
+
+def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto", segment: bool = False) -> PreparedInput:
     """Turn any decoded image into the model's 28x28 uint8 input.
 
     `raw` is the plain grayscale + resize (right for MNIST-style images only; blank only when the
@@ -162,22 +209,34 @@ def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto") -> Prepare
     tone and lighting, drops noise and specks, crops, fits the digit into 20x20 keeping its aspect,
     evens its stroke width and centres its mass in 28x28. `auto` leaves a 28x28 light-on-dark image
     exactly as `raw` does and frames anything else. Deterministic, a few milliseconds per image.
+
+    `digits_seen` counts the digit-sized pieces of ink (training.segment); `segment=True` also frames
+    each piece on its own (`pieces`, left to right, always framed whatever the mode), for an image that
+    holds a number. The whole-image `pixels` are the same either way.
     """
     if mode not in PREPROCESS_MODES:
         raise ValueError(f"unknown preprocess mode {mode!r}; expected one of {', '.join(PREPROCESS_MODES)}")
+    size = image.size
     if mode == "raw":
         gray = to_grayscale(image)
         flat = int(gray.max()) == int(gray.min())
         reason = "the image is one flat colour: there is no digit on it" if flat else None
-        return PreparedInput(resize_to_input(gray), framed=False, blank=flat, reason=reason)
+        prepared = PreparedInput(resize_to_input(gray), framed=False, blank=flat, reason=reason)
+        if not segment or flat:
+            return prepared
+        ink = find_ink(_ink_layer(image, gray))
+        return prepared if ink.blank_reason else replace(prepared, pieces=_frame_pieces(ink.strength, size))
     image = _shrink_early(image)
     gray = to_grayscale(image)
     if mode == "auto" and image.mode not in _ALPHA_MODES and clearly_mnist_like(gray):
-        return PreparedInput(gray, framed=False, blank=False, reason=None)
+        mnist = PreparedInput(gray, framed=False, blank=False, reason=None)
+        return _with_digits(mnist, gray.astype(np.float32) * np.float32(1 / 255), size, segment)
     layer = _ink_layer(image, gray)
     ink = find_ink(layer)
     blank = ink.blank_reason is not None
     if mode == "auto" and layer is gray and gray.shape == (IMAGE_SIZE, IMAGE_SIZE) and not ink.dark_on_light:
-        return PreparedInput(resize_to_input(gray), framed=False, blank=blank, reason=ink.blank_reason)
+        plain = PreparedInput(resize_to_input(gray), framed=False, blank=blank, reason=ink.blank_reason)
+        return _with_digits(plain, ink.strength, size, segment)
     pixels = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8) if blank else frame_ink(ink.strength)
-    return PreparedInput(pixels, framed=True, blank=blank, reason=ink.blank_reason)
+    framed = PreparedInput(pixels, framed=True, blank=blank, reason=ink.blank_reason)
+    return _with_digits(framed, ink.strength, size, segment)

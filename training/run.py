@@ -13,6 +13,8 @@ import safetensors
 import torch
 
 from training.artifacts import CLASSES, save_artifact, write_atomic
+from training.calibrate_cli import calibration_metadata, validation_split
+from training.calibration import VAL_SIZE
 from training.config import MODEL_KWARGS, TrainConfig
 from training.loop import BatchCallback, EpochCallback, TrainResult, fit
 from training.mnist import load_split
@@ -63,6 +65,8 @@ def run_training(
     result = fit(config, train, test, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end)
     now = datetime.now(UTC)
     metadata = build_metadata(config, result, model_id or new_model_id(config.arch, now), now)
+    if not config.validate_on_test and config.val_size == VAL_SIZE:
+        metadata["calibration"] = calibration_metadata(result.model, REFERENCE, validation_split(train))
     # Plot first: the JSON sidecar is the commit point, so a crash before it leaves no half artifact.
     write_atomic(plot_path(out), render_history_png(result.history, title=metadata["id"]))
     return save_artifact(result.model, metadata, out)

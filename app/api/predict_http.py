@@ -25,7 +25,7 @@ from app.api.middleware import parse_count
 from app.api.uploads import read_uploads
 from app.core.config import Settings
 from app.core.imaging import ImageRejectedError, open_image
-from app.core.inference import Job, Prediction, Upload
+from app.core.inference import Job, Prediction, Reading, Upload
 from app.core.lanes import Lanes
 from app.core.model_holder import ModelHolder
 from training.preprocessing import PREPROCESS_MODES, PreprocessMode
@@ -60,6 +60,7 @@ class PredictQuery:
     preprocess: PreprocessMode = "auto"
     return_frame: bool = False
     scale: int = FRAME_SCALE_DEFAULT
+    segment: bool = False
 
     @classmethod
     def parse(cls, query_string: str) -> PredictQuery:
@@ -68,14 +69,31 @@ class PredictQuery:
         preprocess = values.get("preprocess", "auto")
         if preprocess not in PREPROCESS_MODES:
             raise _invalid("preprocess", f"Input should be {', '.join(map(repr, PREPROCESS_MODES))}", preprocess)
-        return_frame = values.get("return_frame", "false").lower()
-        if return_frame not in _TRUE | _FALSE:
-            raise _invalid("return_frame", "Input should be a valid boolean", return_frame)
+        return_frame = _flag(values, "return_frame")
+        segment = _flag(values, "segment")
         scale = values.get("scale", str(FRAME_SCALE_DEFAULT))
         number = parse_count(scale)
         if number is None or not 1 <= number <= FRAME_SCALE_MAX:
             raise _invalid("scale", f"Input should be an integer from 1 to {FRAME_SCALE_MAX}", scale)
-        return cls(preprocess, return_frame in _TRUE, number)
+        return cls(preprocess, return_frame, number, segment)
+
+
+def _flag(values: dict[str, str], name: str) -> bool:
+    value = values.get(name, "false").lower()
+    if value not in _TRUE | _FALSE:
+        raise _invalid(name, "Input should be a valid boolean", value)
+    return value in _TRUE
+
+
+def reading_body(reading: Reading) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "digit": reading.digit,
+        "confidence": reading.confidence,
+        "probabilities": reading.probabilities,
+    }
+    if reading.reason is not None:
+        body["reason"] = reading.reason
+    return body
 
 
 def prediction_body(prediction: Prediction, model_id: str) -> dict[str, Any]:
@@ -88,6 +106,10 @@ def prediction_body(prediction: Prediction, model_id: str) -> dict[str, Any]:
     }
     if prediction.reason is not None:
         body["reason"] = prediction.reason
+    if prediction.warning is not None:
+        body["warning"] = prediction.warning
+    if prediction.digits is not None:
+        body["digits"] = [{"box": list(piece.box), **reading_body(piece.reading)} for piece in prediction.digits]
     if prediction.frame_png is not None:
         body["frame"] = base64.b64encode(prediction.frame_png).decode()
     return body
@@ -138,7 +160,7 @@ async def _predict(
         )
     scale = query.scale if frame_endpoint else (1 if query.return_frame else 0)
     jobs = [
-        Job(item, loaded, query.preprocess, scale, opened=image)
+        Job(item, loaded, query.preprocess, scale, opened=image, segment=query.segment and not frame_endpoint)
         for item, image in zip(items, opened, strict=True)
         if isinstance(item, Upload) and isinstance(image, Image.Image)
     ]

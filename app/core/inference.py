@@ -12,7 +12,7 @@ from PIL import Image
 
 from app.core.explain import Explanation, explain
 from app.core.imaging import ImageRejectedError, load_image, open_image
-from training.artifacts import LoadedModel, predict_probabilities
+from training.artifacts import LoadedModel, score_batch
 from training.preprocessing import PreparedInput, PreprocessMode, normalize, prepare_pixels
 
 
@@ -34,6 +34,23 @@ class Job:
     explain_scale: int = 0  # 0: no explanation; n: attribute the answer, overlay enlarged n x n
     explain_target: int | None = None  # the digit to explain; None: the predicted one
     opened: Image.Image | None = None  # the upload's header, already read and checked (imaging.open_image)
+    segment: bool = False  # also read each digit-sized piece of ink on its own, left to right
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The model's answer for one 28x28 frame; `digit` is None when the model refuses it."""
+
+    digit: int | None
+    confidence: np.float32 | None
+    probabilities: NDArray[np.float32]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PieceReading:
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the upload's pixels
+    reading: Reading
 
 
 @dataclass(frozen=True)
@@ -47,16 +64,47 @@ class Prediction:
     framed: bool
     frame_png: bytes | None
     explanation: Explanation | None = None
+    warning: str | None = None  # e.g. several digits in an image answered as one
+    digits: tuple[PieceReading, ...] | None = None  # with segment=True: each digit, left to right
 
 
 Outcome = Prediction | ImageRejectedError
 
 
 def prepare_upload(
-    upload: Upload, mode: PreprocessMode, max_pixels: int, opened: Image.Image | None = None
+    upload: Upload, mode: PreprocessMode, max_pixels: int, opened: Image.Image | None = None, segment: bool = False
 ) -> PreparedInput:
     image = opened if opened is not None else open_image(upload.data, max_pixels)
-    return prepare_pixels(load_image(image), mode)
+    return prepare_pixels(load_image(image), mode, segment)
+
+
+def refusal_reason(energy: float, threshold: float) -> str:
+    return (
+        "not a digit: the image is unlike the handwritten digits the model knows "
+        f"(energy score {energy:.2f} above the threshold {threshold:.2f}, fitted on held-back MNIST digits)"
+    )
+
+
+def several_digits_warning(count: int) -> str:
+    return (
+        f"the image seems to hold {count} digits side by side and was read as one; send segment=true to read each digit"
+    )
+
+
+def read_frames(loaded: LoadedModel, frames: list[NDArray[np.uint8]]) -> list[Reading]:
+    """One forward pass over 28x28 frames: calibrated probabilities, and "not a digit" above the threshold."""
+    scores = score_batch(loaded, normalize(np.stack(frames), loaded.normalization))
+    threshold = loaded.calibration.energy_threshold
+    readings = []
+    for probs, energy, refused in zip(
+        scores.probabilities.numpy(), scores.energy.tolist(), scores.refused.tolist(), strict=True
+    ):
+        if refused and threshold is not None:
+            readings.append(Reading(None, None, probs, refusal_reason(energy, threshold)))
+        else:
+            best = int(probs.argmax())
+            readings.append(Reading(best, probs[best], probs, None))
+    return readings
 
 
 def frame_png(pixels: NDArray[np.uint8], scale: int = 1) -> bytes:
@@ -74,34 +122,56 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
     prepared: list[PreparedInput | ImageRejectedError] = []
     for job in jobs:
         try:
-            prepared.append(prepare_upload(job.upload, job.mode, max_pixels, job.opened))
+            prepared.append(prepare_upload(job.upload, job.mode, max_pixels, job.opened, job.segment))
         except ImageRejectedError as exc:
             prepared.append(exc)
-    # Requests that started before a hot swap keep their model, so a batch can span two models.
-    by_model: dict[int, list[int]] = defaultdict(list)
+    # Requests that started before a hot swap keep their model, so a batch can span two models. Each
+    # image contributes its frame (unless blank) and, with segment, the frame of each of its pieces.
+    frames: dict[int, list[tuple[int, int, NDArray[np.uint8]]]] = defaultdict(list)  # model -> (image, piece)
     for index, (job, item) in enumerate(zip(jobs, prepared, strict=True)):
-        if isinstance(item, PreparedInput) and not item.blank:
-            by_model[id(job.loaded)].append(index)
-    probabilities: dict[int, NDArray[np.float32]] = {}
-    for indices in by_model.values():
-        loaded = jobs[indices[0]].loaded
-        pixels = np.stack([prepared[i].pixels for i in indices])  # type: ignore[union-attr]
-        rows = predict_probabilities(loaded, normalize(pixels, loaded.normalization)).numpy()
-        probabilities.update(zip(indices, rows, strict=True))
+        if not isinstance(item, PreparedInput):
+            continue
+        own = [(index, k, piece.pixels) for k, piece in enumerate(item.pieces)]
+        if not item.blank:
+            own.insert(0, (index, -1, item.pixels))
+        if own:
+            frames[id(job.loaded)] += own
+    readings: dict[tuple[int, int], Reading] = {}
+    for batch in frames.values():
+        loaded = jobs[batch[0][0]].loaded
+        answers = read_frames(loaded, [pixels for _, _, pixels in batch])
+        readings.update(((index, k), answer) for (index, k, _), answer in zip(batch, answers, strict=True))
     outcomes: list[Outcome] = []
     for index, (job, item) in enumerate(zip(jobs, prepared, strict=True)):
         if isinstance(item, ImageRejectedError):
             outcomes.append(item)
             continue
         frame = frame_png(item.pixels, job.frame_scale) if job.frame_scale else None
-        probs = probabilities.get(index)
-        if probs is None:
-            outcomes.append(Prediction(None, None, None, item.reason, item.framed, frame))
+        warning = several_digits_warning(item.digits_seen) if item.digits_seen > 1 else None
+        digits = (
+            tuple(PieceReading(piece.box, readings[index, k]) for k, piece in enumerate(item.pieces))
+            if job.segment
+            else None
+        )
+        reading = readings.get((index, -1))
+        if reading is None:
+            outcomes.append(Prediction(None, None, None, item.reason, item.framed, frame, None, warning, digits))
             continue
-        best = int(probs.argmax())
         explanation = None
-        if job.explain_scale:
-            target = best if job.explain_target is None else job.explain_target
+        if job.explain_scale and reading.digit is not None:
+            target = reading.digit if job.explain_target is None else job.explain_target
             explanation = explain(job.loaded, item.pixels, target, job.explain_scale)
-        outcomes.append(Prediction(best, probs[best], probs, None, item.framed, frame, explanation))
+        outcomes.append(
+            Prediction(
+                reading.digit,
+                reading.confidence,
+                reading.probabilities,
+                reading.reason,
+                item.framed,
+                frame,
+                explanation,
+                warning,
+                digits,
+            )
+        )
     return outcomes

@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.core.inference import Upload, prepare_upload
 from tests.conftest import png_bytes
-from training.artifacts import load_artifact, predict_probabilities
+from training.artifacts import load_artifact, score_batch
 from training.loop import Tensors
 from training.mnist import MnistSplit
 from training.preprocessing import normalize
@@ -37,8 +37,12 @@ def test_predictions_on_500_mnist_pngs_match_labels(client: TestClient, mnist_te
     # The first 500 test digits are easier than average; allow a little sampling noise below the 10k figure.
     assert accuracy >= expected_accuracy - 0.01
     # And exactly what the model gives in-process on the same pixels.
-    in_process = predict_probabilities(loaded, Tensors.from_split(sample).inputs).argmax(dim=1)
-    assert digits == in_process.tolist()
+    scores = score_batch(loaded, Tensors.from_split(sample).inputs)
+    in_process = [
+        None if no else d
+        for d, no in zip(scores.probabilities.argmax(dim=1).tolist(), scores.refused.tolist(), strict=True)
+    ]
+    assert digits == in_process
 
 
 def test_single_prediction_shape(client: TestClient, mnist_test: MnistSplit) -> None:

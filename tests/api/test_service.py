@@ -37,6 +37,8 @@ def test_model_info(client: TestClient) -> None:
     assert body["epochs"] == len(body["history"]) > 0
     assert body["final_epoch"] == body["history"][-1]
     assert body["created"]
+    assert body["calibration"]["temperature"] > 0
+    assert body["calibration"]["energy_threshold"] < 0
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt"])

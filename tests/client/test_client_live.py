@@ -16,7 +16,10 @@ from PIL import Image
 
 from digit_service import AsyncClient, Client, DigitServiceError, Epoch, JobState, Progress
 from digit_service.cli import main
+from tests.conftest import DATA_DIR
 from tests.live import LiveServer, live_server
+from training.evalset import split_pool
+from training.evalset.numbers import generate_numbers
 
 SAMPLES = Path(__file__).resolve().parents[2] / "scripts" / "samples"
 TOKEN = "client-test-token"
@@ -64,6 +67,18 @@ def test_predict_many_frame_and_model(client: Client) -> None:
     assert model.id == predictions[0].model
     assert model.test_accuracy is not None
     assert model.architecture["name"] in ("cnn", "mlp")
+
+
+def test_a_number_warns_and_segment_reads_each_digit(client: Client) -> None:
+    [sample] = generate_numbers(1, 3, split_pool(10000, "dev"), DATA_DIR)
+    whole = client.predict(sample.data)
+    assert whole.warning is not None
+    assert whole.digits is None
+    segmented = client.predict(sample.data, segment=True)
+    assert segmented.digits is not None
+    assert [d.box[0] for d in segmented.digits] == sorted(d.box[0] for d in segmented.digits)
+    assert segmented.number == sample.number
+    assert client.predict(SEVEN).warning is None
 
 
 def test_errors_are_one_type_with_the_status_and_the_servers_detail(server: LiveServer) -> None:

@@ -53,8 +53,9 @@ def test_the_command_runs_on_the_committed_sample(caplog: pytest.LogCaptureFixtu
         ["realworld", "--model", str(MLP_MODEL), "--samples", str(SAMPLE_DIR), "--modes", "raw", "auto", "mnist"]
     )
     assert code == 0
-    table = caplog.records[-1].getMessage().splitlines()
-    assert table[0].split() == ["subset", "mode", "accuracy", "correct", "blank", "ms/img"]
+    [table] = [r.getMessage().splitlines() for r in caplog.records if r.getMessage().startswith("subset")]
+    header = ["subset", "mode", "accuracy", "correct", "blank", "refused", "warned", "ms/img", "confusions"]
+    assert table[0].split() == header
     assert [row.split()[:2] for row in table[1:]] == [
         [subset, mode] for subset in evalset.SUBSETS for mode in ("raw", "auto", "mnist")
     ]

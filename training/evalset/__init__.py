@@ -8,6 +8,13 @@ its subset and its index.
   larger, off-centre, rotated, uneven lighting, blur, noise, JPEG compression.
 - drawn: digit shapes drawn by a script with Pillow (polylines and arcs, jitter, thin to bold pens).
 - scans: the UCI optical digits (13 writers, 8x8) enlarged as dark-on-light low-resolution scans.
+
+Those three came first and the framing constants were tuned on them. The kinds of issue 9
+(training.evalset.kinds: tight crops, marker, canvas, low-resolution, pencil, lined and squared paper,
+hard shadow, coloured ink, light on dark) and the non-digits (training.evalset.nondigits, label -1)
+come in two splits with distinct source digits and seeds: `dev` to tune on, `final` to report only.
+MNIST test digits are halved once (a fixed permutation), the UCI scans likewise; letters and symbols
+alternate between the splits.
 """
 
 from __future__ import annotations
@@ -18,18 +25,43 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
+from training.evalset import kinds, nondigits
 from training.evalset.drawn import draw_digit
 from training.evalset.photos import SCALE_RANGE, render_photo
 from training.evalset.scans import load_uci, render_scan
 from training.mnist import load_split
 
-__all__ = ["DEFAULT_COUNTS", "SCALE_RANGE", "SUBSETS", "Sample", "generate", "load", "save"]
+__all__ = [
+    "ALL_SUBSETS",
+    "DEFAULT_COUNTS",
+    "KINDS",
+    "NONDIGIT_SUBSETS",
+    "NOT_A_DIGIT",
+    "SCALE_RANGE",
+    "SPLITS",
+    "SUBSETS",
+    "Sample",
+    "generate",
+    "load",
+    "save",
+    "split_pool",
+]
 
-SUBSETS = ("photos", "drawn", "scans")
-DEFAULT_COUNTS = {"photos": 2000, "drawn": 1000, "scans": 1797}
-_NAME = re.compile(r"^(\d+)-(\d)\.(png|jpg)$")
+SUBSETS = ("photos", "drawn", "scans")  # the first set, tuned on, no split
+KINDS = tuple(kinds.KINDS)
+NONDIGIT_SUBSETS = tuple(nondigits.NONDIGITS)
+ALL_SUBSETS = SUBSETS + KINDS + NONDIGIT_SUBSETS
+SPLITS = ("dev", "final")
+NOT_A_DIGIT = -1
+DEFAULT_COUNTS = {"photos": 2000, "drawn": 1000, "scans": 1797} | dict.fromkeys(KINDS, 300)
+DEFAULT_COUNTS |= dict.fromkeys(NONDIGIT_SUBSETS, 100)
+# Fixes which source digits belong to which split; changing it would mix dev and final.
+_SOURCE_SEED = 20261129
+_SPLIT_SALT = {"dev": 1, "final": 2}
+_NAME = re.compile(r"^(\d+)-(\d|x)\.(png|jpg)$")
 
 
 @dataclass(frozen=True)
@@ -42,7 +74,8 @@ class Sample:
 
     @property
     def name(self) -> str:
-        return f"{self.index:04d}-{self.label}{self.suffix}"
+        label = "x" if self.label == NOT_A_DIGIT else str(self.label)
+        return f"{self.index:04d}-{label}{self.suffix}"
 
     def image(self) -> Image.Image:
         image = Image.open(io.BytesIO(self.data))
@@ -54,15 +87,67 @@ def _rng(seed: int, subset: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SUBSETS.index(subset), index])
 
 
+def _split_rng(seed: int, split: str, subset: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _SPLIT_SALT[split], ALL_SUBSETS.index(subset), index])
+
+
+def split_pool(size: int, split: str) -> NDArray[np.int64]:
+    """The indices of this split's half of `size` source items (MNIST test: 10000)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return _half(size, split)
+
+
+def _half(size: int, split: str) -> NDArray[np.int64]:
+    """This split's half of `size` source items (a fixed permutation, independent of any seed)."""
+    order = np.random.default_rng(_SOURCE_SEED).permutation(size)
+    return order[: size // 2] if split == "dev" else order[size // 2 :]
+
+
+def _generate_kind(subset: str, count: int, seed: int, split: str, mnist_dir: Path | None) -> list[Sample]:
+    if subset == "lowres":
+        images, labels = load_uci()
+    else:
+        if mnist_dir is None:
+            raise ValueError(f"the {subset} kind needs the MNIST data directory (its test split)")
+        test = load_split(mnist_dir, "test")
+        images, labels = test.images, test.labels
+    pool = _half(len(labels), split)
+    chosen = pool[np.random.default_rng([seed, ALL_SUBSETS.index(subset)]).permutation(len(pool))[:count]]
+    render = kinds.KINDS[subset]
+    samples = []
+    for i, j in enumerate(chosen.tolist()):
+        data, suffix = render(images[j], _split_rng(seed, split, subset, i))
+        samples.append(Sample(subset, i, int(labels[j]), data, suffix))
+    return samples
+
+
+def _generate_nondigits(subset: str, count: int, seed: int, split: str) -> list[Sample]:
+    render = nondigits.NONDIGITS[subset]
+    rendered = [render(_split_rng(seed, split, subset, i), split) for i in range(count)]
+    return [Sample(subset, i, NOT_A_DIGIT, data, suffix) for i, (data, suffix) in enumerate(rendered)]
+
+
 def generate(
     subset: str,
     count: int,
     *,
     seed: int = 0,
+    split: str = "dev",
     mnist_dir: Path | None = None,
     photo_scale: tuple[float, float] = SCALE_RANGE,
 ) -> list[Sample]:
-    """The first `count` samples of a subset (photos need the MNIST directory for its test split)."""
+    """The first `count` samples of a subset (MNIST-based ones need the directory of its test split).
+
+    `split` picks the dev or final half of the source digits and seeds for the issue-9 kinds and the
+    non-digits; the first three subsets have no split.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if subset in KINDS:
+        return _generate_kind(subset, count, seed, split, mnist_dir)
+    if subset in NONDIGIT_SUBSETS:
+        return _generate_nondigits(subset, count, seed, split)
     if subset == "photos":
         if mnist_dir is None:
             raise ValueError("the photos subset needs the MNIST data directory (its test split)")
@@ -83,7 +168,7 @@ def generate(
             Sample(subset, i, int(labels[j]), render_scan(images[j], _rng(seed, subset, i)), ".png")
             for i, j in enumerate(order.tolist())
         ]
-    raise ValueError(f"unknown subset {subset!r}; expected one of {', '.join(SUBSETS)}")
+    raise ValueError(f"unknown subset {subset!r}; expected one of {', '.join(ALL_SUBSETS)}")
 
 
 def save(samples: list[Sample], directory: Path) -> None:
@@ -99,12 +184,13 @@ def load(directory: Path) -> list[Sample]:
     if not directory.is_dir():
         raise ValueError(f"{directory}: sample directory not found")
     samples = []
-    for subset in SUBSETS:
+    for subset in ALL_SUBSETS:
         for path in sorted((directory / subset).glob("*")):
             match = _NAME.match(path.name)
             if match:
                 index, label, ext = match.groups()
-                samples.append(Sample(subset, int(index), int(label), path.read_bytes(), f".{ext}"))
+                number = NOT_A_DIGIT if label == "x" else int(label)
+                samples.append(Sample(subset, int(index), number, path.read_bytes(), f".{ext}"))
     if not samples:
         raise ValueError(f"{directory}: no samples (expected SUBSET/INDEX-LABEL.png|jpg files)")
     return samples

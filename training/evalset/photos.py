@@ -12,9 +12,9 @@ SCALE_RANGE = (3.0, 12.0)
 
 
 def _pen_stroke(digit: NDArray[np.uint8], scale: float, angle: float) -> NDArray[np.float32]:
-    """The digit enlarged, rotated and given a pen's solid core and soft edge, as ink coverage 0-1."""
-    side = round(28 * scale)
-    big = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32) / 255
+    """The digit (or a row of digits) enlarged, rotated and given a pen's solid core and soft edge, as ink 0-1."""
+    size = (round(digit.shape[1] * scale), round(digit.shape[0] * scale))
+    big = np.asarray(Image.fromarray(digit).resize(size, Image.Resampling.BICUBIC), dtype=np.float32) / 255
     solid = np.clip((big - 0.2) / 0.45, 0, 1)
     rotated = Image.fromarray(solid).rotate(angle, Image.Resampling.BILINEAR, expand=True)
     return np.asarray(rotated, dtype=np.float32)
@@ -36,7 +36,7 @@ def _lighting(height: int, width: int, rng: np.random.Generator) -> NDArray[np.f
 def render_photo(
     digit: NDArray[np.uint8], rng: np.random.Generator, scale_range: tuple[float, float] = SCALE_RANGE
 ) -> bytes:
-    """JPEG bytes of a 28x28 MNIST digit written in dark ink on paper and photographed."""
+    """JPEG bytes of a 28x28 MNIST digit (or a 28-row strip of them) written in dark ink and photographed."""
     scale = rng.uniform(*scale_range)
     ink = _pen_stroke(digit, scale, rng.uniform(-10, 10))
     ih, iw = ink.shape

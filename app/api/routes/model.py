@@ -29,4 +29,5 @@ def model_info(loaded: ModelDep) -> ModelPublic:
         final_epoch=history[-1] if history else None,
         history=history,
         created=meta.get("created"),
+        calibration=meta.get("calibration"),
     )

@@ -69,6 +69,16 @@ PreprocessQuery = Annotated[
 ReturnFrameQuery = Annotated[
     bool, Query(description="Also return the 28x28 image the model saw, as a base64 PNG in `frame`.")
 ]
+SegmentQuery = Annotated[
+    bool,
+    Query(
+        description=(
+            "Also read each digit of a number on its own: `digits` lists them left to right, each with its box "
+            "in the image, digit, confidence and probabilities. Each piece is framed like MNIST whatever "
+            "`preprocess` says; the top-level answer still reads the whole image."
+        )
+    ),
+]
 
 
 async def _reply(request: Request, frame_endpoint: bool) -> Response:
@@ -85,12 +95,18 @@ async def _reply(request: Request, frame_endpoint: bool) -> Response:
     openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def predict(
-    request: Request, preprocess: PreprocessQuery = "auto", return_frame: ReturnFrameQuery = False
+    request: Request,
+    preprocess: PreprocessQuery = "auto",
+    return_frame: ReturnFrameQuery = False,
+    segment: SegmentQuery = False,
 ) -> Any:
-    """Frame the digit if needed, normalise as in training, and return softmax probabilities.
+    """Frame the digit if needed, normalise as in training, and return calibrated softmax probabilities.
 
     A `file` upload or a raw body answers one prediction; `files` answers a list in upload order.
-    An image with no digit on it (blank canvas, plain paper) answers `digit: null` with a `reason`.
+    An image with no digit on it (blank canvas, plain paper) answers `digit: null` with a `reason`; so
+    does an image the model finds unlike any handwritten digit (a letter, a shape, a photo of a thing),
+    with its `probabilities` kept. An image with several digits side by side gets a `warning`; send
+    `segment=true` to read each of them.
     """
     return await _reply(request, frame_endpoint=False)
 

@@ -1,0 +1,129 @@
+"""Temperature scaling, ECE, the energy threshold, and how artifacts carry them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import DATA_DIR, MODELS_DIR, write_tiny_artifact
+from training.artifacts import ArtifactError, load_artifact, metadata_path, predict_probabilities, score_batch
+from training.calibration import (
+    REFUSE_RATE,
+    Calibration,
+    CalibrationError,
+    energy,
+    energy_threshold,
+    expected_calibration_error,
+    fit_temperature,
+)
+from training.cli import main
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_logits_overconfident() -> None:
+    generator = torch.Generator().manual_seed(0)
+    calibrated = torch.randn(20000, 10, generator=generator) * 2
+    labels = torch.multinomial(torch.softmax(calibrated, 1), 1, generator=generator).squeeze(1)
+    assert fit_temperature(calibrated * 3, labels) == pytest.approx(3.0, rel=0.05)
+    assert fit_temperature(calibrated, labels) == pytest.approx(1.0, rel=0.05)
+
+
+def test_ece_is_the_weighted_gap_between_confidence_and_accuracy() -> None:
+    confident = np.tile(np.eye(10, dtype=np.float32)[0], (4, 1))  # always "0" with probability 1
+    assert expected_calibration_error(confident, np.array([0, 0, 0, 0])) == 0.0
+    assert expected_calibration_error(confident, np.array([0, 0, 1, 1])) == pytest.approx(0.5)
+    honest = np.full((10, 10), 0.05, np.float32)
+    honest[:, 0] = 0.55  # 55% sure, right 6 times out of 10: gap 0.05
+    assert expected_calibration_error(honest, np.array([0] * 6 + [1] * 4)) == pytest.approx(0.05, abs=1e-6)
+
+
+def test_energy_threshold_refuses_at_most_the_chosen_share() -> None:
+    energies = np.random.default_rng(0).normal(size=5000).astype(np.float32)
+    threshold = energy_threshold(energies)
+    assert np.mean(energies > threshold) <= REFUSE_RATE
+    assert np.mean(energies > threshold) >= REFUSE_RATE - 1 / 5000
+
+
+def test_energy_is_higher_for_flat_logits() -> None:
+    logits = torch.tensor([[10.0] + [0.0] * 9, [0.1] * 10])
+    low, high = energy(logits, 1.0).tolist()
+    assert low < high
+
+
+@pytest.mark.parametrize(
+    "calibration",
+    [{"temperature": 0}, {"temperature": -1.0}, {"temperature": "2"}, {"temperature": True}, {"energy_threshold": "x"}],
+)
+def test_invalid_calibration_metadata_is_refused(tmp_path: Path, calibration: dict[str, object]) -> None:
+    path = write_tiny_artifact(tmp_path / "m.safetensors")
+    meta = json.loads(metadata_path(path).read_text())
+    metadata_path(path).write_text(json.dumps({**meta, "calibration": calibration}))
+    with pytest.raises(ArtifactError, match="calibration|temperature|energy_threshold"):
+        load_artifact(path)
+    with pytest.raises(CalibrationError):
+        Calibration.from_metadata({"calibration": calibration})
+
+
+def test_an_artifact_without_calibration_is_served_as_before(tmp_path: Path) -> None:
+    loaded = load_artifact(write_tiny_artifact(tmp_path / "m.safetensors"))
+    assert loaded.calibration == Calibration()
+    batch = torch.zeros(2, 1, 28, 28)
+    with torch.inference_mode():
+        expected = torch.softmax(loaded.model(batch), 1)
+    assert torch.equal(predict_probabilities(loaded, batch), expected)
+    assert not score_batch(loaded, batch).refused.any()
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp", "mlp-tutorial"])
+def test_committed_models_are_calibrated_and_still_load(name: str) -> None:
+    loaded = load_artifact(MODELS_DIR / f"{name}.safetensors")
+    entry = loaded.metadata["calibration"]
+    assert loaded.calibration.temperature == entry["temperature"] != 1.0
+    assert loaded.calibration.energy_threshold == entry["energy_threshold"]
+    assert entry["validation_refused"] <= REFUSE_RATE
+    assert entry["validation_nll_after"] <= entry["validation_nll_before"]
+    assert entry["test_ece_after"] <= 0.02
+
+
+def test_temperature_divides_the_logits_and_keeps_the_digit(tmp_path: Path) -> None:
+    path = write_tiny_artifact(tmp_path / "m.safetensors")
+    meta = json.loads(metadata_path(path).read_text())
+    metadata_path(path).write_text(json.dumps({**meta, "calibration": {"temperature": 2.0, "energy_threshold": None}}))
+    loaded = load_artifact(path)
+    batch = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        logits = loaded.model(batch)
+    served = predict_probabilities(loaded, batch)
+    assert torch.allclose(served, torch.softmax(logits / 2, 1))
+    assert torch.equal(served.argmax(1), logits.argmax(1))
+
+
+def test_calibrate_command_rewrites_only_the_sidecar(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+
+    caplog.set_level(logging.INFO, logger="training")
+    path = write_tiny_artifact(tmp_path / "m.safetensors")
+    weights = path.read_bytes()
+    assert main(["calibrate", str(path), "--data-dir", str(DATA_DIR), "--realworld-per-kind", "3"]) == 0
+    assert path.read_bytes() == weights
+    loaded = load_artifact(path)  # the checksum still holds
+    entry = loaded.metadata["calibration"]
+    assert entry["temperature"] == loaded.calibration.temperature
+    assert entry["validation_refused"] <= REFUSE_RATE
+    assert {"test_ece_before", "test_ece_after", "validation_ece_after"} <= set(entry)
+    assert entry["realworld_dev_images"] <= 3 * 10
+    assert entry["energy_threshold"] == max(entry["mnist_energy_threshold"], entry["realworld_dev_energy_threshold"])
+    assert any("ECE (15 bins)" in message for message in caplog.messages)
+
+
+def test_calibrate_command_refuses_a_model_that_trained_on_the_validation_images(tmp_path: Path) -> None:
+
+    path = write_tiny_artifact(tmp_path / "m.safetensors")
+    meta = json.loads(metadata_path(path).read_text())
+    meta["hyperparameters"] = {"validate_on_test": True}
+    metadata_path(path).write_text(json.dumps(meta))
+    assert main(["calibrate", str(path), "--data-dir", str(DATA_DIR)]) == 2
+    assert "calibration" not in json.loads(metadata_path(path).read_text())

@@ -1,0 +1,149 @@
+"""Several digits in one image: pieces found, merged, split; single MNIST digits stay one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+
+from tests.conftest import DATA_DIR
+from training.evalset import split_pool
+from training.evalset.numbers import HEIGHT, compose, generate_numbers
+from training.mnist import MnistSplit
+from training.preprocessing import IMAGE_SIZE, prepare_pixels
+from training.segment import MAX_PIECES, find_pieces, may_hold_several
+
+
+def _strip(*digits: NDArray[np.uint8]) -> NDArray[np.float32]:
+    gap = np.zeros((28, 6), np.uint8)
+    parts = [p for d in digits for p in (d, gap)][:-1]
+    return np.concatenate(parts, axis=1).astype(np.float32) * np.float32(1 / 255)
+
+
+def test_two_digits_side_by_side_are_two_pieces_left_to_right(mnist_test: MnistSplit) -> None:
+    strip = _strip(mnist_test.images[0], mnist_test.images[1])
+    assert may_hold_several(strip)
+    pieces = find_pieces(strip)
+    assert len(pieces) == 2
+    assert pieces[0].box[2] <= pieces[1].box[0]
+    assert pieces[0].box[0] < 28 <= pieces[1].box[0]
+
+
+def test_a_detached_hat_stays_with_its_digit() -> None:
+    five = np.zeros((40, 30), np.float32)
+    five[5:8, 8:24] = 1  # the hat, not touching the body
+    five[11:35, 8:11] = 1
+    five[20:23, 8:22] = 1
+    five[20:35, 20:23] = 1
+    five[32:35, 8:22] = 1
+    assert len(find_pieces(five)) == 1
+
+
+def test_a_broken_off_stroke_beside_a_digit_is_not_a_second_digit() -> None:
+    four = np.zeros((40, 40), np.float32)
+    four[10:24, 8:10] = 1  # the open 4's left arm: narrow, lower than the digit, close by
+    four[22:24, 12:30] = 1
+    four[5:35, 22:24] = 1
+    assert len(find_pieces(four)) == 1
+
+
+def test_specks_and_a_dash_are_not_digits(mnist_test: MnistSplit) -> None:
+    strip = _strip(mnist_test.images[0], np.zeros((28, 28), np.uint8))
+    strip[14:16, 40:46] = 1.0  # a short dash after the digit
+    strip[2, 50] = 1.0  # a speck
+    assert len(find_pieces(strip)) == 1
+
+
+def test_touching_digits_are_split_only_when_reading() -> None:
+    pair = np.zeros((30, 50), np.float32)
+    pair[5:25, 5:8] = pair[5:25, 17:20] = pair[5:8, 5:20] = pair[22:25, 5:20] = 1  # a 0
+    pair[15:17, 19:35] = 1  # joined by a ligature
+    pair[5:25, 34:37] = pair[5:8, 27:37] = pair[22:25, 27:45] = 1  # a 1 with a foot
+    assert len(find_pieces(pair)) == 1
+    parts = find_pieces(pair, split_wide=True)
+    assert len(parts) == 2
+    assert parts[0].box[2] <= parts[1].box[0] + 1
+
+
+@pytest.mark.parametrize("width", [2, 3, 40, 500])
+def test_a_dash_is_never_cut_into_many_pieces(width: int) -> None:
+    dash = np.zeros((9, width + 4), np.float32)
+    dash[2:5, 2 : 2 + width] = 1
+    assert len(find_pieces(dash, split_wide=True)) == 1
+
+
+def test_a_long_solid_bar_is_cut_into_parts_no_narrower_than_a_digit() -> None:
+    bar = np.zeros((24, 204), np.float32)
+    bar[2:22, 2:202] = 1  # 10 times wider than high
+    parts = find_pieces(bar, split_wide=True)
+    assert 2 <= len(parts) <= MAX_PIECES
+    assert all(p.width >= 0.4 * p.height for p in parts)
+    assert sum(p.width for p in parts) == 200
+
+
+def test_one_upload_never_makes_more_than_max_pieces() -> None:
+    bar = np.zeros((24, 2004), np.float32)
+    bar[2:22, 2:2002] = 1  # 100 times wider than high
+    assert len(find_pieces(bar, split_wide=True)) == MAX_PIECES
+
+
+def test_no_single_mnist_test_digit_is_seen_as_several(mnist_test: MnistSplit) -> None:
+    seen = [prepare_pixels(Image.fromarray(image)).digits_seen for image in mnist_test.images]
+    assert len(seen) == 10000
+    assert seen.count(1) == 10000
+
+
+def test_segmenting_keeps_the_whole_image_input_bit_for_bit(mnist_test: MnistSplit) -> None:
+    for image in mnist_test.images[:50]:
+        plain = prepare_pixels(Image.fromarray(image))
+        segmented = prepare_pixels(Image.fromarray(image), segment=True)
+        assert np.array_equal(plain.pixels, image)
+        assert np.array_equal(segmented.pixels, image)
+        assert len(segmented.pieces) == 1
+        assert segmented.pieces[0].pixels.shape == (IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_compose_keeps_every_digit_and_a_gap_between_them(mnist_test: MnistSplit) -> None:
+    rng = np.random.default_rng(0)
+    digits = [mnist_test.images[i] for i in range(4)]
+    strip = compose(digits, rng)
+    assert strip.shape[0] == HEIGHT
+    assert strip.sum() == sum(int(d.sum()) for d in digits)  # nothing cut off by the wobble
+    assert len(find_pieces(strip.astype(np.float32) * np.float32(1 / 255))) == 4
+
+
+def test_numbers_are_deterministic_and_drawn_from_their_split() -> None:
+    first = generate_numbers(3, 0, split_pool(10000, "dev"), DATA_DIR)
+    again = generate_numbers(3, 0, split_pool(10000, "dev"), DATA_DIR)
+    final = generate_numbers(3, 0, split_pool(10000, "final"), DATA_DIR)
+    assert [s.data for s in first] == [s.data for s in again]
+    assert [s.number for s in first] != [s.number for s in final]
+    assert all(2 <= len(s.number) <= 5 for s in first + final)
+    assert set(split_pool(10000, "dev").tolist()).isdisjoint(split_pool(10000, "final").tolist())
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_photographed_number_is_cut_into_its_digits(index: int) -> None:
+    [sample] = generate_numbers(index + 1, 7, split_pool(10000, "dev"), DATA_DIR)[index:]
+    prepared = prepare_pixels(sample.image(), segment=True)
+    assert len(prepared.pieces) == len(sample.number)
+    lefts = [piece.box[0] for piece in prepared.pieces]
+    assert lefts == sorted(lefts)
+    width, height = sample.image().size
+    assert all(0 <= p.box[0] < p.box[2] <= width and 0 <= p.box[1] < p.box[3] <= height for p in prepared.pieces)
+
+
+def test_every_committed_real_world_sample_segments_into_one_piece() -> None:
+    data = Path(__file__).resolve().parents[1] / "data"
+    files = sorted(p for d in ("realworld", "realworld-kinds") for p in (data / d).glob("*/*") if p.suffix != ".md")
+    assert len(files) >= 200
+    counts = []
+    for path in files:
+        prepared = prepare_pixels(Image.open(path), segment=True)
+        assert prepared.blank or prepared.pieces, path
+        counts.append(len(prepared.pieces))
+    # These are single digits: nearly all of them one piece (a cut sliver or a broken stroke is rare).
+    assert sum(c == 1 for c in counts) >= 0.97 * len(counts)
