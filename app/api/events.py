@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 
-from app.jobs.store import JobRecord, JobStore
+from app.jobs.ports import JobRecord, JobStore
 
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
