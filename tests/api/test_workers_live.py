@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from app.jobs.ports import LEADER_LOST
 
 from app.core.config import PROJECT_ROOT
+from app.jobs.ports import LEADER_LOST
 from bench.local import children_of, free_port, process_alive
 from tests.api.train_helpers import AUTH, DATA_DIR, LONG_JOB, OLD_MODEL, TOKEN, finished, wait_gone
 

@@ -1,0 +1,135 @@
+"""State that cannot lie: a damaged job database, a state written by the first release, a full or read-only
+disk, and a database write that fails as a job finishes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+
+from app.jobs import slot
+from app.main import create_app
+from app.storage.jobs import SqlJobStore
+from tests.api.train_helpers import AUTH, OLD_MODEL, QUICK_JOB, digit_png, finished, job_settings, served_id, start
+from tests.api.train_helpers import wait_for as wait_for_job
+from training.artifacts import read_metadata
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-state"
+OLD_ID = read_metadata(OLD_MODEL)["id"]
+ONE_EPOCH = {**QUICK_JOB, "epochs": 1}
+
+
+def damage(path: Path, how: str) -> None:
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "header":
+        path.write_bytes(path.read_bytes()[:50])
+    else:  # a page in the middle overwritten: the header is fine, the b-tree is not
+        data = bytearray(path.read_bytes())
+        page = 4096
+        data[page : 3 * page] = b"\xa5" * (2 * page)
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["empty", "header", "page"])
+def test_a_damaged_job_database_keeps_predictions_up_and_says_why_everywhere_else(tmp_path: Path, how: str) -> None:
+    state = tmp_path / "state"
+    with TestClient(create_app(job_settings(state))) as client:
+        wait_for_job(client, start(client, {**ONE_EPOCH, "activate": False})["id"], finished)
+    database = state / "jobs.sqlite3"
+    damage(database, how)
+    damaged = database.read_bytes()
+
+    with TestClient(create_app(job_settings(state))) as client:
+        prediction = client.post("/predict", files={"file": ("seven.png", digit_png(), "image/png")})
+        assert prediction.status_code == 200
+        assert prediction.json()["model"] == OLD_ID
+        ready = client.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert "damaged" in ready.json()["degraded"]["jobs"]
+        for method, path in (("GET", "/train"), ("POST", "/train"), ("GET", "/models"), ("GET", "/train/x")):
+            response = client.request(method, path, json=QUICK_JOB, headers=AUTH)
+            assert response.status_code == 503, (method, path, response.text)
+            assert "jobs.sqlite3" in response.json()["detail"]
+    assert database.read_bytes() == damaged  # nothing reset, nothing written: the operator decides
+
+
+def test_a_state_written_by_the_first_release_opens_with_its_jobs_and_live_model(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    shutil.copytree(LEGACY, state)
+    with TestClient(create_app(job_settings(state))) as client:
+        jobs = {job["id"]: job for job in client.get("/train").json()["jobs"]}
+        assert set(jobs) == {"job-succeeded", "job-failed", "job-cancelled"}
+        succeeded = jobs["job-succeeded"]
+        assert (succeeded["status"], succeeded["activated"], succeeded["test_accuracy"]) == ("succeeded", True, 0.91)
+        assert [epoch["epoch"] for epoch in succeeded["history"]] == [1, 2]
+        assert succeeded["request"]["force_activate"] is False
+        assert jobs["job-failed"]["error"] == "training failed with an internal error; see the server log"
+        assert len(jobs["job-failed"]["history"]) == 1
+        assert jobs["job-cancelled"]["status"] == "cancelled"
+        # The release before the registry had activated the job's model last: it still serves.
+        assert served_id(client) == "tiny-mlp-7"
+        entry = client.get("/models/tiny-mlp-7").json()
+        assert (entry["live"], entry["source"], entry["source_ref"]) == (True, "job", "job-succeeded")
+    with sqlite3.connect(state / "jobs.sqlite3") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+
+
+def test_a_job_that_cannot_write_its_outcome_is_refused_before_it_trains(tmp_path: Path) -> None:
+    with TestClient(create_app(job_settings(tmp_path / "state", min_free_bytes=2**62))) as client:
+        refused = client.post("/train", json=QUICK_JOB, headers=AUTH)
+        assert refused.status_code == 507
+        assert "MiB free" in refused.json()["detail"]
+        assert str(tmp_path / "state") in refused.json()["detail"]
+        assert client.get("/train").json()["jobs"] == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_an_unwritable_models_directory_is_named_before_the_job_starts(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    models.chmod(0o500)
+    try:
+        with TestClient(create_app(job_settings(tmp_path / "state", models_dir=models))) as client:
+            refused = client.post("/train", json=QUICK_JOB, headers=AUTH)
+            assert refused.status_code == 507
+            assert f"cannot write to {models}" in refused.json()["detail"]
+    finally:
+        models.chmod(0o700)
+
+
+def test_an_outcome_the_database_refuses_is_never_served_and_the_job_does_not_stay_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As with a database locked for longer than its timeout, or a full disk, when the job finishes."""
+    attempts: list[str] = []
+
+    def refuse(self: SqlJobStore, outcome: Any) -> int | None:
+        attempts.append(outcome.job_id)
+        raise OperationalError("UPDATE jobs", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(SqlJobStore, "succeed", refuse)
+    monkeypatch.setattr(slot, "RECORD_TRIES", (0.05, 0.05))
+    settings = job_settings(tmp_path / "state", heartbeat_seconds=0.2, trainer_lease_seconds=1.5)
+    with TestClient(create_app(settings)) as client:
+        job = start(client, ONE_EPOCH)
+        ended = wait_for_job(client, job["id"], finished, timeout=120)
+        assert len(attempts) == 3  # tried, retried, then left to the lease
+        assert ended["status"] == "failed"
+        assert "interrupted" in ended["error"]
+        assert ended["activated"] is False
+        assert served_id(client) == OLD_ID  # never recorded, so never served
+        assert [model["id"] for model in client.get("/models").json() if model["live"]] == [OLD_ID]
+        monkeypatch.undo()
+        time.sleep(0.1)
+        again = wait_for_job(client, start(client, ONE_EPOCH)["id"], finished)  # no 409 forever
+        assert again["status"] == "succeeded", again["error"]
+        assert served_id(client) == again["model_id"]
