@@ -56,9 +56,13 @@ def resolve_admin_token(settings: Settings, registry: Registry | None, first: bo
     path = token_path(settings)
     if registry is not None:
         token = registry.secret(TOKEN_KEY, secrets.token_urlsafe(32))
-        if not path.is_file() or path.read_text().strip() != token:
-            write_private(path, token + "\n")
-        log.warning("DIGITS_ADMIN_TOKEN is not set: using the admin token kept in the database (also in %s)", path)
+        try:  # a convenience copy for the operator; a replica may well have no writable disk
+            if not path.is_file() or path.read_text().strip() != token:
+                write_private(path, token + "\n")
+            where = f"also in {path}"
+        except OSError as exc:
+            where = f"not copied to {path}: {exc.strerror or exc}"
+        log.warning("DIGITS_ADMIN_TOKEN is not set: using the admin token kept in the database (%s)", where)
         return token
     if path.is_file():
         kept = path.read_text().strip()

@@ -51,7 +51,7 @@ class JobManager:
         self.backend, self.settings, self.sync, self.admin_token = backend, settings, sync, admin_token
         self.store, self.registry = backend.jobs, backend.registry
         self.stopping = threading.Event()  # set when the server is asked to stop: event streams end
-        self.slot = TrainingSlot(backend.jobs, backend.registry, settings, sync, self.stopping)
+        self.slot = TrainingSlot(backend.jobs, backend.registry, settings, sync, self.stopping, self.prune)
         self._unhook_signals: Callable[[], None] = lambda: None
         self._server_lock: FileLock | None = None
         self._halt = threading.Event()
@@ -142,7 +142,8 @@ class JobManager:
         """
         if self.slot.closed:
             raise RuntimeError("job manager is shut down")
-        check_room(self.settings)
+        if self.backend.embedded or self.leader:  # a serving-only replica writes nothing; its trainer checks
+            check_room(self.settings)
         job_id = uuid.uuid4().hex
         running = self.store.create_exclusive(job_id, request, new_model_id(request.arch, now()))
         if running is not None:
@@ -268,7 +269,6 @@ class JobManager:
         """Every process: follow activations, fail jobs whose trainer vanished; a trainer: find work, heartbeat."""
         next_election = time.monotonic() + ELECTION_SECONDS
         next_beat = 0.0
-        was_running = False
         while not self._halt.wait(self.settings.poll_seconds):
             try:
                 if not self.leader and time.monotonic() >= next_election and not self.stopping.is_set():
@@ -285,10 +285,6 @@ class JobManager:
                     for job_id in self.store.cancel_requests():  # recorded by other processes
                         with contextlib.suppress(JobFinishedError):
                             self.slot.cancel(job_id)
-                    running = self.slot.busy()
-                    if was_running and not running:
-                        self.prune()
-                    was_running = running
                     self.slot.start_next()
             except Exception:
                 log.exception("polling the job database failed; retrying")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,16 @@ class TrainingSlot:
     """At most one training process; the child only trains, this side records and swaps."""
 
     def __init__(
-        self, jobs: JobStore, registry: Registry, settings: Settings, sync: ModelSync, stopping: threading.Event
+        self,
+        jobs: JobStore,
+        registry: Registry,
+        settings: Settings,
+        sync: ModelSync,
+        stopping: threading.Event,
+        after_job: Callable[[], None] = lambda: None,
     ) -> None:
         self.jobs, self.registry, self.settings, self.sync, self.stopping = jobs, registry, settings, sync, stopping
+        self.after_job = after_job  # retention, once a job's outcome is recorded
         self.trainer = sync.member
         self._lock = threading.Lock()
         self._active: _Active | None = None
@@ -89,10 +97,6 @@ class TrainingSlot:
     def active_pid(self, job_id: str) -> int | None:
         active = self._active
         return active.process.pid if active is not None and active.job_id == job_id else None
-
-    def busy(self) -> bool:
-        """Whether a job is running here."""
-        return self._active is not None
 
     def start_next(self) -> None:
         """Claim the oldest queued job nobody claimed, if the slot is free, and start its process."""
@@ -229,6 +233,7 @@ class TrainingSlot:
                 self._install(active, outcome)
             record = self.jobs.get(active.job_id)
             log.info("job %s ended: %s", active.job_id, record.status if record else "unknown")
+            self.after_job()
         except Exception:
             log.exception("job %s: could not record its outcome", active.job_id)
         finally:

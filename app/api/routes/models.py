@@ -48,6 +48,7 @@ def list_models(jobs: JobsDep) -> list[ModelEntryPublic]:
 
 @router.get("/{model_id}", summary="A registered model and its training history", responses=error_responses(404))
 def get_model(model_id: str, jobs: JobsDep) -> ModelDetailPublic:
+    """Its record (as in the list), hyper-parameters, test loss and per-epoch training history."""
     return ModelDetailPublic.detail(_find(jobs, model_id), jobs.live_model_id())
 
 
