@@ -15,10 +15,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from app.jobs import slot
+from app.jobs.ports import Outcome
+from app.jobs.schemas import TrainCreate
 from app.main import create_app
+from app.storage.artifacts import record_for
+from app.storage.database import sqlite_url
 from app.storage.jobs import SqlJobStore
 from tests.api.train_helpers import AUTH, OLD_MODEL, QUICK_JOB, digit_png, finished, job_settings, served_id, start
 from tests.api.train_helpers import wait_for as wait_for_job
+from tests.backends import opened
+from tests.conftest import write_tiny_artifact
 from training.artifacts import read_metadata
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-state"
@@ -133,3 +139,67 @@ def test_an_outcome_the_database_refuses_is_never_served_and_the_job_does_not_st
         again = wait_for_job(client, start(client, ONE_EPOCH)["id"], finished)  # no 409 forever
         assert again["status"] == "succeeded", again["error"]
         assert served_id(client) == again["model_id"]
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ("mark_running", "database is locked"),
+        ("add_epoch", "database or disk is full"),
+        ("succeed", "database or disk is full"),
+        ("finish", "database is locked"),
+    ],
+)
+def test_a_database_that_refuses_any_step_of_a_job_leaves_the_job_and_the_live_model_in_agreement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, message: str
+) -> None:
+    """Each write of a job's life refused in turn (as by a lock held too long, or a full disk)."""
+    original = getattr(SqlJobStore, step)
+
+    def refuse(self: SqlJobStore, *args: Any, **kwargs: Any) -> Any:
+        if step == "finish" and kwargs.get("activated") is not True:
+            return original(self, *args, **kwargs)  # only the last write of a job whose model went live
+        raise OperationalError(step, {}, sqlite3.OperationalError(message))
+
+    monkeypatch.setattr(SqlJobStore, step, refuse)
+    monkeypatch.setattr(slot, "RECORD_TRIES", (0.05,))
+    settings = job_settings(tmp_path / "state", heartbeat_seconds=0.2, trainer_lease_seconds=1.5)
+    with TestClient(create_app(settings)) as client:
+        job = start(client, ONE_EPOCH)
+        ended = wait_for_job(client, job["id"], finished, timeout=120)
+        live = [model["id"] for model in client.get("/models").json() if model["live"]]
+        assert live == [served_id(client)]  # the state and the served model agree
+        if ended["status"] == "succeeded":
+            assert step == "finish"  # the model was recorded and went live before the refused write
+            assert ended["activated"] is True
+            assert live == [ended["model_id"]]
+            assert (tmp_path / "state" / "models" / f"{ended['model_id']}.safetensors").is_file()
+        else:
+            assert ended["status"] == "failed"
+            assert live == [OLD_ID]
+        monkeypatch.undo()
+        again = client.post("/train", json=ONE_EPOCH, headers=AUTH)
+        assert again.status_code == 202, again.text  # the slot is free again
+        wait_for_job(client, again.json()["id"], finished)
+
+
+def test_a_restart_never_deletes_a_model_that_went_live_before_its_job_was_closed(tmp_path: Path) -> None:
+    """As after a crash between recording a job's activation and marking it succeeded."""
+    state = tmp_path / "state"
+    with TestClient(create_app(job_settings(state))):
+        pass
+    weights = write_tiny_artifact(state / "models" / "tiny-mlp-3.safetensors", seed=3)
+    with opened(sqlite_url(state / "jobs.sqlite3")) as database:
+        store = SqlJobStore(database)
+        store.create("crashed", TrainCreate(**ONE_EPOCH).resolve(), "tiny-mlp-3")
+        store.claim_next("dead")
+        store.mark_running("crashed")
+        model = record_for(weights, "job", "crashed", str(weights))
+        store.succeed(Outcome("crashed", "dead", 0.9, model, weights, True, "activated"))
+
+    with TestClient(create_app(job_settings(state))) as client:
+        record = client.get("/train/crashed").json()
+        assert record["status"] == "succeeded"
+        assert record["activated"] is True
+        assert served_id(client) == "tiny-mlp-3"
+    assert weights.is_file()
