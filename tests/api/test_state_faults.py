@@ -3,7 +3,6 @@ disk, and a database write that fails as a job finishes."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import time
@@ -98,18 +97,15 @@ def test_a_job_that_cannot_write_its_outcome_is_refused_before_it_trains(tmp_pat
         assert client.get("/train").json()["jobs"] == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
 def test_an_unwritable_models_directory_is_named_before_the_job_starts(tmp_path: Path) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    models.chmod(0o500)
-    try:
-        with TestClient(create_app(job_settings(tmp_path / "state", models_dir=models))) as client:
-            refused = client.post("/train", json=QUICK_JOB, headers=AUTH)
-            assert refused.status_code == 507
-            assert f"cannot write to {models}" in refused.json()["detail"]
-    finally:
-        models.chmod(0o700)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the models directory should be")  # unwritable even for root
+    models = blocker / "models"
+    with TestClient(create_app(job_settings(tmp_path / "state", models_dir=models))) as client:
+        refused = client.post("/train", json=QUICK_JOB, headers=AUTH)
+        assert refused.status_code == 507
+        assert f"cannot write to {models}" in refused.json()["detail"]
+        assert client.get("/train").json()["jobs"] == []
 
 
 def test_an_outcome_the_database_refuses_is_never_served_and_the_job_does_not_stay_running(
