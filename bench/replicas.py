@@ -149,6 +149,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     ids = [str(json.loads(path.with_suffix(".json").read_text())["id"]) for path in (MODEL, OTHER)]
 
     with tempfile.TemporaryDirectory() as tmp, scratch_database() as database_url, ExitStack() as stack:
