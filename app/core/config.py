@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     min_free_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="Free space the state and models directories need before a job starts."
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> Settings:
+        # Heartbeats are sent from the polling loop: a lease shorter than two of its beats would fail live jobs.
+        beat = max(self.heartbeat_seconds, self.poll_seconds)
+        if self.trainer_lease_seconds < 2 * beat:
+            raise ValueError(
+                f"DIGITS_TRAINER_LEASE_SECONDS ({self.trainer_lease_seconds:g}) must be at least twice "
+                f"DIGITS_HEARTBEAT_SECONDS and DIGITS_POLL_SECONDS ({beat:g})"
+            )
+        return self
 
     @property
     def embedded(self) -> bool:

@@ -52,11 +52,13 @@ def database() -> Iterator[str]:
 
 
 @contextmanager
-def replica(tmp_path: Path, url: str, name: str, trainer: bool = True) -> Iterator[LiveServer]:
+def replica(
+    tmp_path: Path, url: str, name: str, trainer: bool = True, extra: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     """A replica on its own state directory (and its own log), as on a machine of its own."""
     home = tmp_path / name
     home.mkdir(exist_ok=True)
-    with live_server(home, replica_env(url, home / "state", trainer)) as server:
+    with live_server(home, {**replica_env(url, home / "state", trainer), **(extra or {})}) as server:
         yield server
 
 
@@ -111,9 +113,11 @@ class Predictions:
 def test_a_model_trained_on_one_replica_serves_on_the_other_and_activations_go_both_ways(
     tmp_path: Path, database: str
 ) -> None:
+    # Polling every 5 s: only LISTEN/NOTIFY can carry an activation across within the second.
+    slow = {"DIGITS_POLL_SECONDS": "5", "DIGITS_HEARTBEAT_SECONDS": "5", "DIGITS_TRAINER_LEASE_SECONDS": "30"}
     with (
-        replica(tmp_path, database, "trainer") as first,
-        replica(tmp_path, database, "server", trainer=False) as second,
+        replica(tmp_path, database, "trainer", extra=slow) as first,
+        replica(tmp_path, database, "server", trainer=False, extra=slow) as second,
         Predictions([first, second]) as predictions,
     ):
         assert served(first) == served(second) == OLD_ID
