@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test test-slow lint format bench-train bench-latency bench-throughput
+.PHONY: install serve test test-slow lint format bench-train bench-latency bench-throughput bench-replicas
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-latency: install
 
 bench-throughput: install
 	$(PY) -m bench.throughput
+
+bench-replicas: install
+	$(PY) -m bench.replicas
 
 format: install
 	$(PY) -m ruff format .
