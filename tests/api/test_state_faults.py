@@ -14,13 +14,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from app.jobs import slot
-from app.jobs.ports import Outcome
+from app.jobs.ports import LEASE_LOST, Outcome
 from app.jobs.schemas import TrainCreate
 from app.main import create_app
 from app.storage.artifacts import record_for
 from app.storage.database import sqlite_url
 from app.storage.jobs import SqlJobStore
-from tests.api.train_helpers import AUTH, OLD_MODEL, QUICK_JOB, digit_png, finished, job_settings, served_id, start
+from tests.api.train_helpers import (
+    AUTH,
+    LONG_JOB,
+    OLD_MODEL,
+    QUICK_JOB,
+    digit_png,
+    finished,
+    job_settings,
+    served_id,
+    start,
+    wait_gone,
+)
 from tests.api.train_helpers import wait_for as wait_for_job
 from tests.backends import opened
 from tests.conftest import write_tiny_artifact
@@ -199,3 +210,27 @@ def test_a_restart_never_deletes_a_model_that_went_live_before_its_job_was_close
         assert record["activated"] is True
         assert served_id(client) == "tiny-mlp-3"
     assert weights.is_file()
+
+
+def test_a_trainer_whose_job_was_failed_elsewhere_stops_it_and_records_nothing(tmp_path: Path) -> None:
+    """As when a trainer stalls past its lease and another process fails its job: the job must not run on."""
+    settings = job_settings(tmp_path / "state", heartbeat_seconds=0.2, trainer_lease_seconds=30)
+    with TestClient(create_app(settings)) as client:
+        job = start(client, LONG_JOB)
+        wait_for_job(client, job["id"], lambda state: state["status"] == "running")
+        pid = client.app.state.jobs.active_pid(job["id"])  # type: ignore[attr-defined]
+        assert pid is not None
+        with opened(sqlite_url(tmp_path / "state" / "jobs.sqlite3")) as database:  # another process's view
+            [expired] = SqlJobStore(database).expire_leases(lease_seconds=0)
+        assert expired.id == job["id"]
+
+        assert wait_gone(pid, timeout=15), "the training process ran on after its job was failed elsewhere"
+        ended = client.get(f"/train/{job['id']}").json()
+        assert ended["status"] == "failed"
+        assert ended["error"] == LEASE_LOST
+        assert served_id(client) == OLD_ID
+        models = tmp_path / "state" / "models"
+        assert not list(models.glob(f"{expired.model_id}*"))  # never recorded, so nothing of it is kept
+        again = client.post("/train", json={**ONE_EPOCH, "activate": False}, headers=AUTH)
+        assert again.status_code == 202, again.text
+        assert wait_for_job(client, again.json()["id"], finished)["status"] == "succeeded"
