@@ -32,7 +32,7 @@ def _driver_url(url: str) -> str:
     return url
 
 
-def check_sqlite_file(path: Path) -> None:
+def check_sqlite_file(path: Path, timeout: float = 10.0) -> None:
     """Raise DatabaseDamagedError unless PATH is absent or a SQLite database that passes quick_check.
 
     A file truncated to 0 bytes is damage too: opening it would start an empty database without a word.
@@ -42,8 +42,12 @@ def check_sqlite_file(path: Path) -> None:
     if path.stat().st_size == 0:
         raise DatabaseDamagedError(f"{path} is empty (0 bytes): the job database was truncated")
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)) as db:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)) as db:
             rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise  # held by another process for longer than the timeout: not damage
+        raise DatabaseDamagedError(f"{path} is not a readable SQLite database: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise DatabaseDamagedError(f"{path} is not a readable SQLite database: {exc}") from exc
     problems = [str(row[0]) for row in rows if row[0] != "ok"]
