@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.config import PROJECT_ROOT, Settings
-from app.jobs.ports import ModelRecord
+from app.jobs.ports import ArtifactStore, JobStore, Listener, ModelRecord, Registry, TrainerLease
 from app.storage import migrate
 from app.storage.artifacts import DatabaseArtifactStore, LocalArtifactStore, record_for
 from app.storage.database import SQLITE_FILE, Database, sqlite_url
@@ -24,12 +24,14 @@ COMMITTED_MODELS = PROJECT_ROOT / "models"
 
 @dataclass
 class Backend:
+    """One backend's implementations of the seams in app/jobs/ports.py."""
+
     database: Database
-    jobs: SqlJobStore
-    registry: SqlRegistry
-    artifacts: LocalArtifactStore | DatabaseArtifactStore
-    lease: FileLease | TrainerRole
-    listener: PgListener | None
+    jobs: JobStore
+    registry: Registry
+    artifacts: ArtifactStore
+    lease: TrainerLease
+    listener: Listener | None
 
     @property
     def embedded(self) -> bool:

@@ -50,7 +50,7 @@ class TrainerRole:
         self._taken = False
 
 
-def describe(lease: FileLease | TrainerRole) -> str:
+def describe(lease: object) -> str:
     if isinstance(lease, FileLease):
         return f"process {os.getpid()} leads: it runs the training jobs (it holds leader.lock)"
     return f"process {os.getpid()} is a trainer: it claims queued jobs from the database"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from app.jobs.ports import INTERRUPTED, LEASE_LOST, Outcome
 from app.jobs.schemas import JobStatus, TrainCreate
 from app.storage.artifacts import record_for
-from app.storage.database import Database
+from app.storage.database import Database, sqlite_url
 from app.storage.jobs import JobLostError, SqlJobStore
 from app.storage.registry import SqlRegistry
 from tests.backends import opened
@@ -270,3 +272,27 @@ def test_retention_keeps_the_newest_finished_jobs_and_every_unfinished_one(store
     assert removed == ["job-0", "job-2"]
     assert [record.id for record in store.recent(10)] == ["job-4", "job-3", "job-1"]
     assert store.prune(keep=None, max_age_days=1) == []
+
+
+def test_a_database_from_before_multi_process_serving_gains_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with closing(sqlite3.connect(path)) as old:
+        old.executescript(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, request TEXT NOT NULL,"
+            " model_id TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,"
+            " test_accuracy REAL, activated INTEGER NOT NULL DEFAULT 0, error TEXT);"
+        )
+        old.execute(
+            "INSERT INTO jobs (id, status, request, model_id, created_at) VALUES ('old', 'queued', ?, 'mlp-old', ?)",
+            (REQUEST.model_dump_json(), "2026-01-01T00:00:00+00:00"),
+        )
+        old.commit()
+
+    with opened(sqlite_url(path)) as database:
+        store = SqlJobStore(database)
+        claimed = store.claim_next("trainer-1")
+        assert claimed is not None
+        assert claimed.id == "old"
+        assert claimed.request == REQUEST
+        assert store.request_cancel("old")
+        assert store.cancel_requests() == ["old"]
