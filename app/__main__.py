@@ -10,6 +10,7 @@ import logging
 import os
 
 import uvicorn
+from pydantic import ValidationError
 
 from app.core.config import Settings
 from app.core.logging import configure_logging
@@ -18,8 +19,15 @@ log = logging.getLogger("app")
 
 
 def main() -> None:
-    settings = Settings()
     configure_logging()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # One line per bad setting, not a traceback: the usual mistake is a typo in an environment variable.
+        for error in exc.errors():
+            where = "DIGITS_" + "_".join(map(str, error["loc"])).upper() if error["loc"] else "settings"
+            log.error("bad %s: %s", where, error["msg"].removeprefix("Value error, "))
+        raise SystemExit(2) from None
     cpus = os.cpu_count() or 1
     threads = settings.workers * settings.inference_workers * settings.torch_threads
     if threads > cpus:
@@ -37,7 +45,8 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         access_log=False,  # the app writes its own access lines (app/api/middleware.py)
-        http="httptools",
+        # httptools with limits on the request head's size and time and the body's pace
+        http="app.api.http_protocol:GuardedHttpToolsProtocol",
         loop="uvloop",
     )
 

@@ -13,11 +13,14 @@ from typing import Any
 
 import torch
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
 
-from app.api.errors import database_error, unexpected_error
+from app.api.docs import add_docs
+from app.api.errors import client_gone, database_error, method_not_allowed, unexpected_error, validation_error
 from app.api.main import api_router
-from app.api.middleware import AccessLog, BodySizeLimit, QuietStartupFailure
+from app.api.middleware import AccessLog, QuietStartupFailure, RequestBodyGuard
 from app.api.predict_http import PredictFastPath
 from app.core.config import Settings
 from app.core.lanes import Lanes
@@ -82,17 +85,31 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
                 await asyncio.to_thread(app.state.jobs.close)
             await asyncio.to_thread(app.state.lanes.close)
 
-    app = FastAPI(title="digit-service", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPI's own /docs and /redoc load their scripts from a CDN; add_docs serves them from here.
+    app = FastAPI(
+        title="digit-service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.holder = ModelHolder()
     app.state.jobs = None
     app.state.degraded = {}  # part -> reason, for /ready and the 503s of the jobs and registry APIs
     app.include_router(api_router)
+    add_docs(app)
     app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(SQLAlchemyError, database_error)
+    app.add_exception_handler(ClientDisconnect, client_gone)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(405, method_not_allowed)
     if fast_path:
         app.add_middleware(PredictFastPath, owner=app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        RequestBodyGuard, max_bytes=settings.max_upload_bytes, max_uploads=settings.max_uploads_in_flight
+    )
     app.state.metrics = RequestMetrics()
     app.add_middleware(AccessLog, metrics=app.state.metrics)
     app.add_middleware(QuietStartupFailure, reason=startup_failure)

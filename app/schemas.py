@@ -41,17 +41,30 @@ class PredictionPublic(BaseModel):
     )
 
 
+class ImageErrorPublic(BaseModel):
+    """A batch image that could not be answered; the other images of the batch are answered anyway."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"status": 415, "detail": "file 2 (notes.txt): not a readable image"}}
+    )
+
+    status: int = Field(ge=400, le=499, description="The status this image alone would have got.")
+    detail: str = Field(description="What is wrong with this image.")
+
+
 class BatchPredictionPublic(BaseModel):
-    """One result per uploaded file, in upload order."""
+    """One result per uploaded file, in upload order: a prediction, or an error for that file alone.
+
+    The request is 200 whenever the batch itself is sound; refusals of the whole request (malformed
+    multipart, too many files, more pixels than the decode budget) keep their own status.
+    """
 
     model: str = Field(description="Id of the model that answered all images.")
-    predictions: list[PredictionPublic]
+    predictions: list[PredictionPublic | ImageErrorPublic]
 
 
 class ErrorPublic(BaseModel):
     """Every error answer has this shape (422 validation errors list their fields in `detail`)."""
-
-    model_config = ConfigDict(json_schema_extra={"example": {"detail": "empty file: the upload has no bytes"}})
 
     detail: str | list[Any]
 

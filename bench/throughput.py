@@ -6,12 +6,17 @@ one after the other (interleaved, so machine noise hits both alike) with ../shar
 (wrk, multipart PNG). Prints req/s, p50, p99, errors and resident memory per level, and the ratios.
 Needs wrk (Debian: apt-get install wrk).
 
-    python -m bench.throughput [--model models/mlp.safetensors] [--workers 2] [--levels 1,8,64]
+This service runs as `python -m app` does, with the request-head and body limits of
+app/api/http_protocol.py; `--unguarded` also loads the same app behind uvicorn's plain httptools
+protocol, to show what those limits cost.
+
+    python -m bench.throughput [--model models/mlp.safetensors] [--workers 2] [--levels 1,8,64] [--unguarded]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -138,6 +143,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--png", type=Path, default=ROOT / "scripts" / "samples" / "digit-7.png")
     parser.add_argument("--raw", action="store_true", help="also load this service with the raw-body upload")
+    parser.add_argument(
+        "--unguarded", action="store_true", help="also load the app behind plain httptools (no head/body limits)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -163,27 +171,25 @@ def main() -> None:
             "DIGITS_MODEL": str(args.model),
             "DIGITS_STATE_DIR": state,
             "DIGITS_WORKERS": str(args.workers),
+            "DIGITS_HOST": "127.0.0.1",
             "DIGITS_PORT": str(our_port),
         }
-        our_cmd = [
+        # What `python -m app` (make serve, the image) runs: the guarded protocol.
+        our_cmd = [sys.executable, "-m", "app"]
+        plain_port = free_port()
+        # The same uvicorn.run call as app/__main__.py, with uvicorn's plain httptools protocol.
+        plain_cmd = [
             sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(our_port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--workers",
-            str(args.workers),
+            "-c",
+            f"import uvicorn; uvicorn.run('app.main:app', host='127.0.0.1', port={plain_port}, "
+            f"workers={args.workers}, access_log=False, http='httptools', loop='uvloop')",
         ]
         with (
             server(naive_cmd, SHARED_BENCH, naive_port, env) as naive,
             server(our_cmd, ROOT, our_port, our_env) as ours,
+            contextlib.ExitStack() as optional,
         ):
+            plain = optional.enter_context(server(plain_cmd, ROOT, plain_port, our_env)) if args.unguarded else None
             log.info(
                 "model %s, %d worker process(es), %d CPUs, %ds per level after %ds warm-up",
                 args.model.name,
@@ -195,9 +201,21 @@ def main() -> None:
             verdicts = []
             for c in (int(level) for level in args.levels.split(",")):
                 base = measure(f"http://127.0.0.1:{naive_port}/predict", args.png, c, args, "naive", naive.pid)
+                if plain is not None:
+                    # Measured between the baseline and this service: whichever comes right after the
+                    # baseline inherits the tail of its backlog at high concurrency.
+                    unguarded = measure(
+                        f"http://127.0.0.1:{plain_port}/predict", args.png, c, args, "unguarded", plain.pid
+                    )
                 mine = measure(f"http://127.0.0.1:{our_port}/predict", args.png, c, args, "digit-service", ours.pid)
                 log.info(row("naive FastAPI", base))
                 log.info(row("digit-service", mine, base))
+                if plain is not None:
+                    log.info(row("plain httptools", unguarded, base))
+                    verdicts.append(
+                        f"c={c}: limits cost {100 * (1 - mine.rps / unguarded.rps):+.1f}% req/s, "
+                        f"p99 {mine.p99_ms:.2f} ms vs {unguarded.p99_ms:.2f} ms"
+                    )
                 if args.raw:
                     raw = measure(f"http://127.0.0.1:{our_port}/predict", args.png, c, args, "raw", ours.pid, True)
                     log.info(row("digit-service raw body", raw, base))

@@ -6,8 +6,12 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 from app.jobs.ports import JobRecord, JobStore
+from app.jobs.progress import read_progress
+from app.jobs.schemas import JobStatus
 
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
@@ -24,23 +28,31 @@ def format_event(event: str, data: str, event_id: str | None = None) -> str:
 SHUTDOWN = json.dumps({"detail": "the server is shutting down; a running job will be marked interrupted"})
 
 
+def _read(store: JobStore, job_id: str, progress_file: Path | None) -> tuple[JobRecord | None, dict[str, Any] | None]:
+    record = store.get(job_id)
+    running = record is not None and record.status == JobStatus.RUNNING
+    return record, read_progress(progress_file) if running and progress_file is not None else None
+
+
 async def job_events(
     store: JobStore,
     job_id: str,
     after_epoch: int,
     render_end: Callable[[JobRecord], str],
     stopping: threading.Event,
+    progress_file: Path | None = None,
 ) -> AsyncIterator[str]:
     """Yield `epoch` events (id = epoch number, so a reconnecting client resumes) until the job ends.
 
+    Between them, `progress` events (no id) tell how many batches of the running epoch are done.
     If the server is asked to stop first, a `shutdown` event ends the stream instead.
     """
-    sent, quiet = after_epoch, 0.0
+    sent, quiet, last_progress = after_epoch, 0.0, None
     while True:
         if stopping.is_set():
             yield format_event("shutdown", SHUTDOWN)
             return
-        record = await asyncio.to_thread(store.get, job_id)
+        record, progress = await asyncio.to_thread(_read, store, job_id, progress_file)
         if record is None:
             return
         for metrics in record.history:
@@ -48,6 +60,9 @@ async def job_events(
                 data = json.dumps({**metrics, "total_epochs": record.request.epochs})
                 yield format_event("epoch", data, str(metrics["epoch"]))
                 sent, quiet = metrics["epoch"], 0.0
+        if progress is not None and progress != last_progress and progress.get("epoch") == sent + 1:
+            last_progress, quiet = progress, 0.0
+            yield format_event("progress", json.dumps({**progress, "total_epochs": record.request.epochs}))
         if record.status.finished:
             yield format_event("end", render_end(record))
             return

@@ -14,12 +14,45 @@ from app.core.metrics import RequestMetrics
 
 access_log = logging.getLogger("app.access")
 
+# Logged and counted for a request the app dropped without answering because its client
+# disconnected (or was cut off) before the body was complete; nginx's code for the same.
+CLIENT_GONE = 499
+# A body takes one of the limited upload slots once this much of it has arrived and more is due.
+UPLOAD_SLOT_BYTES = 64 * 1024
 
-class BodySizeLimit:
-    """Refuse bodies over the limit from Content-Length up front, or as soon as streaming passes it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+def parse_count(value: bytes | str, max_digits: int = 18) -> int | None:
+    """A non-negative decimal integer, or None: ASCII digits only (not "²"), and short enough that
+    int() never hits Python's conversion limit."""
+    if not value or len(value) > max_digits or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
+
+
+def _json_reply(status: int, detail: str, extra: list[tuple[bytes, bytes]]) -> tuple[Message, Message]:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    return {"type": "http.response.start", "status": status, "headers": headers}, {
+        "type": "http.response.body",
+        "body": body,
+    }
+
+
+class RequestBodyGuard:
+    """What a request body may cost, for every route:
+
+    - at most `max_bytes`: refused from Content-Length up front, or as soon as streaming passes it (413);
+    - at most `max_uploads` bodies still arriving at once in this process past their first
+      UPLOAD_SLOT_BYTES (503 with Retry-After). A smaller body never counts (a digit is a few hundred
+      bytes, which clients may still send in a read of its own), so digits are never refused because
+      others upload slowly; every slow body is bounded in time by app.api.http_protocol;
+    - any response sent while the body is still unread carries `Connection: close`, so the server
+      never goes on reading (and discarding) what it has already answered.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_uploads: int) -> None:
+        self.app, self.max_bytes, self.max_uploads = app, max_bytes, max_uploads
+        self.uploads_in_flight = 0
 
     def _too_large(self) -> str:
         return f"request body larger than the limit of {self.max_bytes} bytes"
@@ -28,37 +61,60 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    body = json.dumps({"detail": self._too_large()}).encode()
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 413,
-                            "headers": [
-                                (b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close"),
-                            ],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": body})
+                length = parse_count(value)
+                if length is None or length > self.max_bytes:
+                    for message in _json_reply(413, self._too_large(), [(b"connection", b"close")]):
+                        await send(message)
                     return
-                break
+                has_body = has_body or length > 0
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            await self.app(scope, receive, send)
+            return
         received = 0
+        complete = holding_slot = False
 
-        async def limited_receive() -> Message:
-            nonlocal received
+        def release() -> None:
+            nonlocal holding_slot
+            if holding_slot:
+                holding_slot = False
+                self.uploads_in_flight -= 1
+
+        async def guarded_receive() -> Message:
+            nonlocal received, complete, holding_slot
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not complete:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # FastAPI re-raises HTTPExceptions from body parsing, so this becomes a 413.
                     raise HTTPException(413, self._too_large())
+                if not message.get("more_body", False):
+                    complete = True
+                    release()
+                elif not holding_slot and received > UPLOAD_SLOT_BYTES:
+                    if self.uploads_in_flight >= self.max_uploads:
+                        raise HTTPException(
+                            503,
+                            f"more than {self.max_uploads} uploads are arriving at once; retry shortly",
+                            headers={"Retry-After": "1"},
+                        )
+                    self.uploads_in_flight += 1
+                    holding_slot = True
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not complete:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, closing_send)
+        finally:
+            release()
 
 
 class AccessLog:
@@ -72,7 +128,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = [500]
+        status = [CLIENT_GONE]
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -81,6 +137,10 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, recording_send)
+        except BaseException:
+            if status[0] == CLIENT_GONE:
+                status[0] = 500
+            raise
         finally:
             seconds = time.perf_counter() - started
             self.metrics.observe(scope["method"], scope["path"], status[0], seconds)

@@ -9,6 +9,7 @@ so both ways in behave identically (tests run against both).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,13 +17,15 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import FastAPI, HTTPException
 from fastapi.exceptions import RequestValidationError
+from PIL import Image
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import no_model_yet
+from app.api.middleware import parse_count
 from app.api.uploads import read_uploads
 from app.core.config import Settings
-from app.core.imaging import ImageRejectedError
-from app.core.inference import Job, Prediction
+from app.core.imaging import ImageRejectedError, open_image
+from app.core.inference import Job, Prediction, Upload
 from app.core.lanes import Lanes
 from app.core.model_holder import ModelHolder
 from training.preprocessing import PREPROCESS_MODES, PreprocessMode
@@ -41,10 +44,11 @@ class Reply:
     status: int
     media_type: str
     body: bytes
+    headers: Mapping[str, str] | None = None
 
 
-def _json(status: int, content: Any) -> Reply:
-    return Reply(status, _JSON, orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY))
+def _json(status: int, content: Any, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, _JSON, orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), headers)
 
 
 def _invalid(name: str, message: str, value: str) -> RequestValidationError:
@@ -68,9 +72,10 @@ class PredictQuery:
         if return_frame not in _TRUE | _FALSE:
             raise _invalid("return_frame", "Input should be a valid boolean", return_frame)
         scale = values.get("scale", str(FRAME_SCALE_DEFAULT))
-        if not scale.isdigit() or not 1 <= int(scale) <= FRAME_SCALE_MAX:
+        number = parse_count(scale)
+        if number is None or not 1 <= number <= FRAME_SCALE_MAX:
             raise _invalid("scale", f"Input should be an integer from 1 to {FRAME_SCALE_MAX}", scale)
-        return cls(preprocess, return_frame in _TRUE, int(scale))
+        return cls(preprocess, return_frame in _TRUE, number)
 
 
 def prediction_body(prediction: Prediction, model_id: str) -> dict[str, Any]:
@@ -88,6 +93,25 @@ def prediction_body(prediction: Prediction, model_id: str) -> dict[str, Any]:
     return body
 
 
+def item_error(error: ImageRejectedError) -> dict[str, Any]:
+    """A batch item that could not be answered: its own status and why."""
+    return {"status": error.status_code, "detail": error.detail}
+
+
+def _open(index: int, item: Upload | ImageRejectedError, max_pixels: int) -> Image.Image | ImageRejectedError:
+    if isinstance(item, ImageRejectedError):
+        return item
+    try:
+        return open_image(item.data, max_pixels)
+    except ImageRejectedError as exc:
+        return _named(index, item, exc)
+
+
+def _named(index: int, upload: Upload, error: ImageRejectedError) -> ImageRejectedError:
+    name = f" ({upload.filename})" if upload.filename else ""
+    return ImageRejectedError(error.status_code, f"file {index}{name}: {error.detail}")
+
+
 async def _predict(
     holder: ModelHolder,
     lanes: Lanes | None,
@@ -101,23 +125,44 @@ async def _predict(
     if loaded is None or lanes is None:  # before the lifespan has loaded the model and started the batchers
         raise no_model_yet()
     query = PredictQuery.parse(query_string)
-    uploads, is_batch = read_uploads(content_type, body, settings)
+    items, is_batch = read_uploads(content_type, body, settings)
     if frame_endpoint and is_batch:
         raise HTTPException(422, "send one image as `file` or as the body")
+    # Every header is read (no pixel decoded) before anything is decoded: the request's decode
+    # budget and its lane come from what the images declare, not from their compressed size.
+    opened = [_open(index, item, settings.max_image_pixels) for index, item in enumerate(items)]
+    pixels = sum(image.width * image.height for image in opened if isinstance(image, Image.Image))
+    if pixels > settings.max_request_pixels:
+        raise HTTPException(
+            413, f"the images hold {pixels} pixels in all, more than the limit of {settings.max_request_pixels}"
+        )
     scale = query.scale if frame_endpoint else (1 if query.return_frame else 0)
-    outcomes = await lanes.for_uploads(uploads).submit([Job(u, loaded, query.preprocess, scale) for u in uploads])
-    predictions: list[Prediction] = []
-    for index, (upload, outcome) in enumerate(zip(uploads, outcomes, strict=True)):
-        if isinstance(outcome, ImageRejectedError):
-            name = f" ({upload.filename})" if upload.filename else ""
-            raise HTTPException(outcome.status_code, f"file {index}{name}: {outcome.detail}")
-        predictions.append(outcome)
-    if frame_endpoint:
-        assert predictions[0].frame_png is not None
-        return Reply(200, "image/png", predictions[0].frame_png)
+    jobs = [
+        Job(item, loaded, query.preprocess, scale, opened=image)
+        for item, image in zip(items, opened, strict=True)
+        if isinstance(item, Upload) and isinstance(image, Image.Image)
+    ]
+    outcomes = iter(await lanes.for_pixels(pixels).submit(jobs) if jobs else [])
+    results: list[Prediction | ImageRejectedError] = []
+    for index, (item, image) in enumerate(zip(items, opened, strict=True)):
+        if isinstance(image, ImageRejectedError):
+            results.append(image)
+            continue
+        assert isinstance(item, Upload)
+        outcome = next(outcomes)
+        results.append(_named(index, item, outcome) if isinstance(outcome, ImageRejectedError) else outcome)
     if is_batch:
-        return _json(200, {"model": loaded.id, "predictions": [prediction_body(p, loaded.id) for p in predictions]})
-    return _json(200, prediction_body(predictions[0], loaded.id))
+        answers = [
+            item_error(r) if isinstance(r, ImageRejectedError) else prediction_body(r, loaded.id) for r in results
+        ]
+        return _json(200, {"model": loaded.id, "predictions": answers})
+    result = results[0]
+    if isinstance(result, ImageRejectedError):
+        raise HTTPException(result.status_code, result.detail)
+    if frame_endpoint:
+        assert result.frame_png is not None
+        return Reply(200, "image/png", result.frame_png)
+    return _json(200, prediction_body(result, loaded.id))
 
 
 async def answer(app: FastAPI, content_type: str, query_string: str, body: bytes, frame_endpoint: bool) -> Reply:
@@ -134,7 +179,7 @@ async def answer(app: FastAPI, content_type: str, query_string: str, body: bytes
             frame_endpoint,
         )
     except HTTPException as exc:
-        return _json(exc.status_code, {"detail": exc.detail})
+        return _json(exc.status_code, {"detail": exc.detail}, exc.headers)
     except RequestValidationError as exc:
         return _json(422, {"detail": list(exc.errors())})
 
@@ -157,23 +202,29 @@ class PredictFastPath:
                 break
         try:
             body = await _read_body(receive)
-        except HTTPException as exc:  # the body-size limit trips while the body streams in
-            reply = _json(exc.status_code, {"detail": exc.detail})
+        except HTTPException as exc:  # the body-size limit or the upload cap trips while the body streams in
+            reply = _json(exc.status_code, {"detail": exc.detail}, exc.headers)
         else:
+            if body is None:
+                return  # the client went away before its body was complete: nothing to answer
             query = scope.get("query_string", b"").decode("latin-1")
             reply = await answer(self.owner, content_type, query, body, path == FRAME_PATH)
         headers = [(b"content-type", reply.media_type.encode()), (b"content-length", str(len(reply.body)).encode())]
+        if reply.headers:
+            headers += [
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers.items()
+            ]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body, or None if the client disconnected first: a partial body is never processed."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)

@@ -37,8 +37,16 @@ def _too_many(settings: Settings) -> HTTPException:
     return HTTPException(413, f"too many files: at most {settings.max_files} per request")
 
 
-def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[list[Upload], bool]:
-    """The body's images in order, and whether it was a batch (`files`) request."""
+Item = Upload | ImageRejectedError
+
+
+def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[list[Item], bool]:
+    """The body's images in order, and whether it was a batch (`files`) request.
+
+    A batch answers per image, so a file part of a type we do not read is returned as its error;
+    anything wrong with a single image, or with the request as a whole (a text field where a file
+    belongs included), is raised.
+    """
     media_type = media_type_of(content_type)
     if media_type == "multipart/form-data":
         try:
@@ -53,25 +61,45 @@ def read_uploads(content_type: str, body: bytes, settings: Settings) -> tuple[li
     raise HTTPException(415, f"unsupported content type {media_type!r}: send multipart/form-data or an image body")
 
 
-def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Upload], bool]:
-    single = [part for part in parts if part.name == "file"]
-    batch = [part for part in parts if part.name == "files"]
-    if single and batch:
-        raise HTTPException(422, "send either `file` (one image) or `files` (a batch), not both")
-    if len(single) > 1:
+def _is_upload(part: Part) -> bool:
+    """A file part that carries something: an empty file input (no name, no bytes) is not one."""
+    return part.filename is not None and bool(part.filename or part.data)
+
+
+def _uploads_from_parts(parts: list[Part], settings: Settings) -> tuple[list[Item], bool]:
+    # A form sends every field it shows, used or not: the docs page's "Try it out" sends an empty
+    # `file=` beside a batch, and a placeholder text `files=string` beside one file. Such parts carry
+    # no image, so they count as absent; a text field alone is still refused below.
+    named = [part for part in parts if part.name in ("file", "files")]
+    uploads_named = [part for part in named if _is_upload(part)]
+    single = [part for part in uploads_named if part.name == "file"]
+    batch = [part for part in uploads_named if part.name == "files"]
+    if len(single) > 1 and not batch:
         raise HTTPException(422, "`file` takes one image; use `files` for several")
-    items = batch or single
+    if batch:
+        # Beside a real batch only an empty placeholder is ignored: text where a file belongs is not
+        # the request the schema describes, so the whole request is refused.
+        for index, part in enumerate(part for part in named if part.filename is None or _is_upload(part)):
+            if part.filename is None and part.data:
+                raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
+    # With `files`, a `file` part joins the batch in upload order (the schema allows both together).
+    items = uploads_named if batch else single
     if not items:
+        text = next((part for part in named if part.filename is None and part.data), None)
+        if text is not None:
+            raise HTTPException(422, f"`{text.name}`: expected a file upload, got a text field")
         raise _missing_file()
     if len(items) > settings.max_files:
         raise _too_many(settings)
-    uploads = []
+    uploads: list[Item] = []
     for index, part in enumerate(items):
-        if part.filename is None:
-            raise HTTPException(422, f"file {index}: expected a file upload, got a text field")
         try:
             check_media_type(part.content_type)
         except ImageRejectedError as exc:
-            raise HTTPException(exc.status_code, f"file {index}: {exc.detail}") from None
-        uploads.append(Upload(filename=part.filename, content_type=part.content_type, data=part.data))
+            named_error = ImageRejectedError(exc.status_code, f"file {index}: {exc.detail}")
+            if not batch:
+                raise HTTPException(named_error.status_code, named_error.detail) from None
+            uploads.append(named_error)
+            continue
+        uploads.append(Upload(filename=part.filename or "", content_type=part.content_type, data=part.data))
     return uploads, bool(batch)

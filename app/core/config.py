@@ -24,9 +24,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DIGITS_", frozen=True)
 
     model: Path = Field(DEFAULT_MODEL, description="Artifact (.safetensors with .json sidecar) served at start-up.")
-    max_upload_bytes: int = Field(5 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes.")
+    # A phone photo at full quality: 12 MP is 5-8 MB as JPEG, 48 MP up to ~25 MB.
+    max_upload_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Largest accepted request body, in bytes.")
+    # 48-megapixel sensors write 8000x6000 (48.0 MP) or 8064x6048 (48.8 MP); JPEGs that size are decoded
+    # at 1/4 or 1/8 scale (app.core.imaging), so admitting them costs little.
     max_image_pixels: int = Field(
-        40_000_000, gt=0, description="Largest accepted image (width x height), checked before decoding."
+        50_000_000, gt=0, description="Largest accepted image (width x height), checked before decoding."
     )
     max_files: int = Field(64, gt=0, description="Most images in one batch request.")
     workers: int = Field(
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(PROJECT_ROOT / "state", description="Job database and generated admin token.")
     models_dir: Path | None = Field(None, description="Where trained model versions go; default STATE_DIR/models.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for endpoints that change state.")
+    admin_token_file: Path | None = Field(
+        None, description="A file holding the admin token (a mounted secret); instead of DIGITS_ADMIN_TOKEN."
+    )
     training_threads: int = Field(1, gt=0, description="torch threads of a training job's process.")
     database_url: SecretStr | None = Field(
         None,
@@ -75,6 +81,43 @@ class Settings(BaseSettings):
     min_free_bytes: int = Field(
         64 * 1024 * 1024, ge=0, description="Free space the state and models directories need before a job starts."
     )
+    # Limits a public endpoint needs, enforced by the server process itself (app/api/http_protocol.py,
+    # app/api/middleware.py, app/api/predict_http.py).
+    max_header_bytes: int = Field(16 * 1024, gt=0, description="Largest request line plus headers, in bytes (431).")
+    max_headers: int = Field(100, gt=0, description="Most header lines in one request (431).")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send its request line and headers (408, then closed)."
+    )
+    body_timeout: float = Field(
+        10.0, gt=0, description="Longest pause, in seconds, between body bytes; also the grace before body_min_rate."
+    )
+    body_min_rate: int = Field(
+        4096, ge=0, description="Bytes per second a body must average once body_timeout has passed (0: no minimum)."
+    )
+    max_uploads_in_flight: int = Field(
+        32,
+        gt=0,
+        description="Bodies still arriving at once past their first 64 KiB, per process; more get 503 (Retry-After).",
+    )
+    max_request_pixels: int = Field(
+        100_000_000, gt=0, description="Decode budget: pixels of all images of one request, from their headers."
+    )
+
+    @model_validator(mode="after")
+    def _read_admin_token_file(self) -> Settings:
+        """A token file (Docker or Kubernetes secret) becomes `admin_token`, read once at start-up."""
+        if self.admin_token_file is None:
+            return self
+        if self.admin_token is not None:
+            raise ValueError("set DIGITS_ADMIN_TOKEN or DIGITS_ADMIN_TOKEN_FILE, not both")
+        try:
+            token = self.admin_token_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read DIGITS_ADMIN_TOKEN_FILE {self.admin_token_file}: {exc.strerror}") from None
+        if not token:
+            raise ValueError(f"DIGITS_ADMIN_TOKEN_FILE {self.admin_token_file} is empty")
+        object.__setattr__(self, "admin_token", SecretStr(token))
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_heartbeats(self) -> Settings:

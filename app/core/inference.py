@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from app.core.imaging import ImageRejectedError, decode_image
+from app.core.explain import Explanation, explain
+from app.core.imaging import ImageRejectedError, load_image, open_image
 from training.artifacts import LoadedModel, predict_probabilities
 from training.preprocessing import PreparedInput, PreprocessMode, normalize, prepare_pixels
 
@@ -30,6 +31,9 @@ class Job:
     loaded: LoadedModel
     mode: PreprocessMode = "auto"
     frame_scale: int = 0  # 0: no frame; n: return the 28x28 frame as PNG, each pixel n x n
+    explain_scale: int = 0  # 0: no explanation; n: attribute the answer, overlay enlarged n x n
+    explain_target: int | None = None  # the digit to explain; None: the predicted one
+    opened: Image.Image | None = None  # the upload's header, already read and checked (imaging.open_image)
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,17 @@ class Prediction:
     reason: str | None
     framed: bool
     frame_png: bytes | None
+    explanation: Explanation | None = None
 
 
 Outcome = Prediction | ImageRejectedError
 
 
-def prepare_upload(upload: Upload, mode: PreprocessMode, max_pixels: int) -> PreparedInput:
-    return prepare_pixels(decode_image(upload.data, max_pixels), mode)
+def prepare_upload(
+    upload: Upload, mode: PreprocessMode, max_pixels: int, opened: Image.Image | None = None
+) -> PreparedInput:
+    image = opened if opened is not None else open_image(upload.data, max_pixels)
+    return prepare_pixels(load_image(image), mode)
 
 
 def frame_png(pixels: NDArray[np.uint8], scale: int = 1) -> bytes:
@@ -66,7 +74,7 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
     prepared: list[PreparedInput | ImageRejectedError] = []
     for job in jobs:
         try:
-            prepared.append(prepare_upload(job.upload, job.mode, max_pixels))
+            prepared.append(prepare_upload(job.upload, job.mode, max_pixels, job.opened))
         except ImageRejectedError as exc:
             prepared.append(exc)
     # Requests that started before a hot swap keep their model, so a batch can span two models.
@@ -91,5 +99,9 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
             outcomes.append(Prediction(None, None, None, item.reason, item.framed, frame))
             continue
         best = int(probs.argmax())
-        outcomes.append(Prediction(best, probs[best], probs, None, item.framed, frame))
+        explanation = None
+        if job.explain_scale:
+            target = best if job.explain_target is None else job.explain_target
+            explanation = explain(job.loaded, item.pixels, target, job.explain_scale)
+        outcomes.append(Prediction(best, probs[best], probs, None, item.framed, frame, explanation))
     return outcomes

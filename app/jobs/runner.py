@@ -40,6 +40,7 @@ class JobSpec:
     threads: int
     data_dir: str
     out: str
+    progress: str = ""  # where to write progress within an epoch (app.jobs.progress); "" for nowhere
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -82,6 +83,7 @@ def run(spec: JobSpec, channel: IO[str]) -> None:
     os.environ["OMP_NUM_THREADS"] = str(spec.threads)
     import torch
 
+    from app.jobs.progress import ProgressWriter
     from training.config import TrainConfig
     from training.loop import EpochMetrics
     from training.run import run_training
@@ -98,18 +100,30 @@ def run(spec: JobSpec, channel: IO[str]) -> None:
     )
     send("started")
 
+    progress = ProgressWriter(Path(spec.progress)) if spec.progress else None
+
     def on_epoch_end(metrics: EpochMetrics) -> None:
+        if progress is not None:
+            progress.epoch_ended(metrics.epoch)
         send("epoch", metrics=metrics.to_dict())
 
     try:
         meta = run_training(
-            config, Path(spec.data_dir), Path(spec.out), on_epoch_end=on_epoch_end, model_id=spec.model_id
+            config,
+            Path(spec.data_dir),
+            Path(spec.out),
+            on_epoch_end=on_epoch_end,
+            on_batch_end=progress,
+            model_id=spec.model_id,
         )
     except Exception as exc:
         log.exception("training job %s failed", spec.job_id)
         send("error", message=_public_error(exc))
     else:
         send("done", model_id=meta["id"], test_accuracy=meta["test"]["accuracy"])
+    finally:
+        if progress is not None:
+            progress.remove()
 
 
 def main(argv: list[str]) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from app.schemas import EpochPublic
 from training.config import TrainConfig
@@ -25,6 +25,19 @@ class JobStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's `integer` is any number without a fractional part, 1056.0 included (clients
+    that only have doubles send that); other floats, strings and booleans stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Integers in the request schema are strict (no "3", no true), but 3.0 is 3. The bounds go before
+# the validator so that the schema shows them as minimum/maximum.
+WHOLE = BeforeValidator(_whole_number)
 
 
 class TrainRequest(BaseModel):
@@ -57,11 +70,11 @@ class TrainCreate(BaseModel):
     )
 
     arch: Literal["mlp", "cnn"] = "mlp"
-    epochs: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    epochs: Annotated[StrictInt, Field(ge=1, le=100), WHOLE] | None = None
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
-    batch_size: Annotated[StrictInt, Field(ge=1, le=4096)] | None = None
-    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 0
-    train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES)] | None = Field(
+    batch_size: Annotated[StrictInt, Field(ge=1, le=4096), WHOLE] | None = None
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1), WHOLE] = 0
+    train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES), WHOLE] | None = Field(
         None, description="Train on the first N images only (quick runs); default all 55,000."
     )
     activate: StrictBool = Field(

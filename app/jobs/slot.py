@@ -24,6 +24,7 @@ from app.jobs.errors import JobFinishedError, JobNotFoundError
 from app.jobs.ports import INTERRUPTED, JobRecord, JobStore, Outcome, Registry
 from app.jobs.preflight import NoRoomError, check_room
 from app.jobs.process import TrainingProcess
+from app.jobs.progress import progress_path
 from app.jobs.runner import JobSpec
 from app.jobs.schemas import JobStatus
 from app.storage.artifacts import record_for
@@ -125,6 +126,7 @@ class TrainingSlot:
                 threads=self.settings.training_threads,
                 data_dir=str(self.settings.data_dir.resolve()),
                 out=str(out.resolve()),
+                progress=str(progress_path(self.settings, record.id).resolve()),
             )
             try:
                 process = TrainingProcess.start(spec)

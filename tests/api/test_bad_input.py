@@ -121,15 +121,57 @@ def test_too_many_files(strict_client: TestClient) -> None:
     assert_still_serving(strict_client)
 
 
-def test_bad_file_in_batch_names_it(strict_client: TestClient) -> None:
-    files = [("files", ("good.png", DIGIT, "image/png")), ("files", ("bad.png", b"nope", "image/png"))]
-    assert_error(strict_client.post("/predict", files=files), 415, "file 1 (bad.png)")
+def test_bad_files_in_a_batch_fail_alone(strict_client: TestClient) -> None:
+    bomb = io.BytesIO()
+    Image.new("1", (5000, 5000)).save(bomb, format="PNG")
+    files = [
+        ("files", ("good.png", DIGIT, "image/png")),
+        ("files", ("bad.png", b"nope", "image/png")),
+        ("files", ("bomb.png", bomb.getvalue(), "image/png")),
+        ("files", ("notes.txt", DIGIT, "text/plain")),
+    ]
+    response = strict_client.post("/predict", files=files)
+    assert response.status_code == 200, response.text
+    items = response.json()["predictions"]
+    assert [item.get("status") for item in items] == [None, 415, 413, 415]
+    assert items[0]["digit"] is not None
+    assert items[1]["detail"].startswith("file 1 (bad.png): not a readable image")
+    assert "5000x5000 pixels" in items[2]["detail"]
+    assert "file 3" in items[3]["detail"]
+    assert "text/plain" in items[3]["detail"]
     assert_still_serving(strict_client)
 
 
-def test_file_and_files_together(strict_client: TestClient) -> None:
-    files = [("file", ("a.png", DIGIT, "image/png")), ("files", ("b.png", DIGIT, "image/png"))]
-    assert_error(strict_client.post("/predict", files=files), 422, "either")
+def test_a_text_field_in_a_batch_refuses_the_request(strict_client: TestClient) -> None:
+    """A text field where a file belongs is not the request the schema describes: 422 for all of it."""
+    body, boundary = b"", "b0undary"
+    for filename, data in (("a.png", DIGIT), (None, b"just text")):
+        disposition = 'form-data; name="files"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    response = strict_client.post("/predict", content=body, headers=headers)
+    assert_error(response, 422, "file 1: expected a file upload, got a text field")
+
+
+def test_an_empty_file_in_a_batch_fails_alone(strict_client: TestClient) -> None:
+    files = [("files", ("a.png", DIGIT, "image/png")), ("files", ("e.png", b"", "image/png"))]
+    response = strict_client.post("/predict", files=files)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["predictions"]
+    assert first["digit"] is not None
+    assert second == {"status": 400, "detail": "file 1 (e.png): empty file: the upload has no bytes"}
+
+
+def test_file_and_files_together_are_one_batch(strict_client: TestClient) -> None:
+    files = [("file", ("a.png", DIGIT, "image/png")), ("files", ("b.png", b"nope", "image/png"))]
+    response = strict_client.post("/predict", files=files)
+    assert response.status_code == 200, response.text
+    first, second = response.json()["predictions"]
+    assert first["digit"] is not None
+    assert second["status"] == 415
+    assert second["detail"].startswith("file 1 (b.png)")
+    assert_error(strict_client.post("/predict/frame", files=files), 422, "one image")
 
 
 def test_text_field_instead_of_file(strict_client: TestClient) -> None:

@@ -148,6 +148,17 @@ def test_events_stream_each_epoch_live_then_the_end(client: TestClient) -> None:
                 status_at_first_epoch = client.get(f"/train/{job['id']}").json()["status"]
 
     assert status_at_first_epoch == "running"  # the first event came while the job was still training
+    # Progress within an epoch (no id) may come between the epochs: each before its own epoch's event.
+    completed = 0
+    for name, fields in events:
+        if name == "epoch":
+            completed += 1
+        elif name == "progress":
+            progress = json.loads(fields["data"])
+            assert "id" not in fields
+            assert progress["epoch"] == completed + 1
+            assert 1 <= progress["batch"] <= progress["batches"] == 50
+    events = [(name, fields) for name, fields in events if name != "progress"]
     assert [name for name, _ in events] == ["epoch", "epoch", "epoch", "end"]
     epochs = [json.loads(fields["data"]) for _, fields in events[:3]]
     assert [(e["epoch"], e["total_epochs"]) for e in epochs] == [(1, 3), (2, 3), (3, 3)]

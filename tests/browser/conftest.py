@@ -41,10 +41,24 @@ class PageProblems:
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
+    error_responses: list[tuple[int, str]] = field(default_factory=list)  # (status, URL path) of HTTP >= 400
+
+    def expect_error(self, status: int, path: str) -> None:
+        """A test that provokes an error answer on purpose (a wrong token): it happened, and is not a problem.
+
+        Chromium also logs each such answer as a console error; those go too.
+        """
+        assert (status, path) in self.error_responses, f"expected a {status} from {path}, saw {self.error_responses}"
+        self.error_responses = [seen for seen in self.error_responses if seen != (status, path)]
+        logged = f"the server responded with a status of {status} "
+        self.console_errors = [
+            text for text in self.console_errors if not (logged in text and text.endswith(f" [{path}]"))
+        ]
 
     def assert_clean(self) -> None:
         assert not self.console_errors, f"console errors: {self.console_errors}"
         assert not self.failed_requests, f"failed requests: {self.failed_requests}"
+        assert not self.error_responses, f"error answers (status, path): {self.error_responses}"
         assert not self.foreign_requests, f"requests that left 127.0.0.1: {self.foreign_requests}"
 
 
@@ -81,7 +95,12 @@ def watch(page: Any) -> PageProblems:
 
     def on_console(message: Any) -> None:
         if message.type == "error":
-            problems.console_errors.append(message.text)
+            source = urlsplit(message.location.get("url") or "").path
+            problems.console_errors.append(f"{message.text} [{source}]")
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400:
+            problems.error_responses.append((response.status, urlsplit(response.url).path))
 
     def on_request(request: Any) -> None:
         host = urlsplit(request.url).hostname
@@ -92,6 +111,7 @@ def watch(page: Any) -> PageProblems:
     page.on("pageerror", lambda error: problems.console_errors.append(str(error)))
     page.on("requestfailed", lambda request: problems.failed_requests.append(f"{request.url}: {request.failure}"))
     page.on("request", on_request)
+    page.on("response", on_response)
     return problems
 
 

@@ -21,9 +21,26 @@ from training.artifacts import ArtifactError
 
 router = APIRouter(prefix="/models", tags=["models"], responses=UNAVAILABLE)
 
-CANNOT_LOAD: dict[int | str, dict[str, Any]] = {
-    409: {"model": ErrorPublic, "description": "The live model cannot be deleted / the model's weights fail to load."}
-}
+# Real answers (copied from the service), so the docs page shows what a client will get.
+_MODEL = "mlp-20261130T004211Z-9c1e0a"
+NOT_FOUND = error_responses(404, e404=f"no model {_MODEL!r}; GET /models lists them")
+
+
+def _conflict(description: str, detail: str) -> dict[int | str, dict[str, Any]]:
+    example = {"application/json": {"example": {"detail": detail}}}
+    return {409: {"model": ErrorPublic, "description": description, "content": example}}
+
+
+_WEIGHTS = f"/srv/digits/state/models/{_MODEL}.safetensors: weights do not match the registered checksum"
+CANNOT_LOAD = _conflict(
+    "The model's weights fail to load (checksum, shapes); it stays inactive.",
+    f"model {_MODEL} cannot be loaded, so it stays inactive: {_WEIGHTS}",
+)
+BAD_WEIGHTS = _conflict("The stored weights fail their checksum.", f"model {_MODEL}: {_WEIGHTS}")
+LIVE = _conflict(
+    "The live model cannot be deleted: activate another first.",
+    f"model {_MODEL} is live; activate another model before deleting it",
+)
 
 
 class Part(StrEnum):
@@ -46,7 +63,7 @@ def list_models(jobs: JobsDep) -> list[ModelEntryPublic]:
     return [ModelEntryPublic.of(record, live) for record in jobs.models()]
 
 
-@router.get("/{model_id}", summary="A registered model and its training history", responses=error_responses(404))
+@router.get("/{model_id}", summary="A registered model and its training history", responses=NOT_FOUND)
 def get_model(model_id: str, jobs: JobsDep) -> ModelDetailPublic:
     """Its record (as in the list), hyper-parameters, test loss and per-epoch training history."""
     return ModelDetailPublic.detail(_find(jobs, model_id), jobs.live_model_id())
@@ -62,8 +79,8 @@ def get_model(model_id: str, jobs: JobsDep) -> ModelDetailPublic:
             "description": "part=zip (default): ID.safetensors and ID.json in a zip; part=safetensors or part=json: "
             "that file alone.",
         },
-        **error_responses(404),
-        409: {"model": ErrorPublic, "description": "The stored weights fail their checksum."},
+        **NOT_FOUND,
+        **BAD_WEIGHTS,
     },
 )
 def download_model(model_id: str, jobs: JobsDep, part: Part = Part.ZIP) -> Response:
@@ -93,7 +110,7 @@ def _attachment(name: str) -> dict[str, str]:
     "/{model_id}/activate",
     summary="Serve a registered model",
     dependencies=ADMIN,
-    responses={**error_responses(401, 404), **CANNOT_LOAD},
+    responses={**error_responses(401), **NOT_FOUND, **CANNOT_LOAD},
 )
 async def activate_model(model_id: str, jobs: JobsDep) -> ModelEntryPublic:
     """Hot-swap: the model is loaded beside the current one, recorded as live, then swapped in; requests in
@@ -114,7 +131,7 @@ async def activate_model(model_id: str, jobs: JobsDep) -> ModelEntryPublic:
     status_code=204,
     response_class=Response,
     dependencies=ADMIN,
-    responses={**error_responses(401, 404), **CANNOT_LOAD},
+    responses={**error_responses(401), **NOT_FOUND, **LIVE},
 )
 def delete_model(model_id: str, jobs: JobsDep) -> Response:
     """Remove the model's record and weights. The live model is refused (409): activate another first."""

@@ -18,23 +18,42 @@ from training.preprocessing import PreprocessMode
 router = APIRouter(tags=["predict"])
 
 _binary = {"type": "string", "format": "binary"}
+_RAW_BODY = {media: {"schema": _binary} for media in ("image/png", "image/jpeg", "application/octet-stream")}
+_FILE = {**_binary, "description": "One image; the answer is a single prediction."}
 REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "description": (
-        "Multipart with `file` (one image) or `files` (up to DIGITS_MAX_FILES images, default 64); "
-        "or the image itself as the body with its image Content-Type. PNG, JPEG, BMP, GIF, WebP, TIFF."
+        "Multipart with `file` (one image) or `files` (up to DIGITS_MAX_FILES images, default 64; at least one "
+        "image in all, else 422); "
+        "or the image itself as the body with its image Content-Type. PNG, JPEG, HEIC, BMP, GIF, WebP, TIFF."
     ),
     "content": {
         "multipart/form-data": {
             "schema": {
                 "type": "object",
                 "properties": {
-                    "file": {**_binary, "description": "One image; the answer is a single prediction."},
-                    "files": {"type": "array", "items": _binary, "description": "Several images; one answer each."},
+                    "file": _FILE,
+                    "files": {
+                        "type": "array",
+                        "items": _binary,
+                        "description": (
+                            "Several images; one answer each, in upload order (a prediction, or an error for "
+                            "that image alone). A `file` sent as well joins the batch."
+                        ),
+                    },
                 },
             }
         },
-        **{media: {"schema": _binary} for media in ("image/png", "image/jpeg", "application/octet-stream")},
+        **_RAW_BODY,
+    },
+}
+FRAME_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "One image: multipart `file`, or the image itself as the body with its image Content-Type.",
+    "content": {
+        # No `required` (422 without it), as on /predict: see tests/contract/schemathesis.toml.
+        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": _FILE}}},
+        **_RAW_BODY,
     },
 }
 PreprocessQuery = Annotated[
@@ -84,7 +103,7 @@ async def predict(
         200: {"content": {"image/png": {}}, "description": "The frame, enlarged `scale` times."},
         **error_responses(400, 413, 415, 422, 503),
     },
-    openapi_extra={"requestBody": REQUEST_BODY},
+    openapi_extra={"requestBody": FRAME_REQUEST_BODY},
 )
 async def predict_frame(
     request: Request,

@@ -15,14 +15,43 @@ from app.jobs.errors import JobConflictError, JobFinishedError, JobNotFoundError
 from app.jobs.manager import JobManager
 from app.jobs.ports import JobRecord
 from app.jobs.preflight import NoRoomError
+from app.jobs.progress import progress_path
 from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
-from app.schemas import EpochPublic
+from app.schemas import EpochPublic, ErrorPublic
 from training.loop import EpochMetrics
 from training.plots import render_history_png
 
 router = APIRouter(prefix="/train", tags=["train"], responses=UNAVAILABLE)
+_BUSY = "c217c11568cf49539b5169586e6f2667"
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": ConflictPublic, "description": "Another job is queued or running."}
+    409: {
+        "model": ConflictPublic,
+        "description": "Another job is queued or running.",
+        "content": {
+            "application/json": {
+                "example": {
+                    "detail": f"job {_BUSY} is already queued or running; wait for it or cancel it",
+                    "running_job_id": _BUSY,
+                }
+            }
+        },
+    }
+}
+_BAD_EPOCHS = [
+    {
+        "type": "less_than_equal",
+        "loc": ["body", "epochs"],
+        "msg": "Input should be less than or equal to 100",
+        "input": 1000,
+        "ctx": {"le": 100},
+    }
+]
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorPublic,
+        "description": "The body is not JSON (or not UTF-8).",
+        "content": {"application/json": {"example": {"detail": "There was an error parsing the body"}}},
+    }
 }
 STILL_STOPPING: dict[int | str, dict[str, Any]] = {
     202: {"model": JobPublic, "description": "Cancel recorded; the job had not stopped yet."}
@@ -62,7 +91,7 @@ def find(jobs: JobManager, job_id: str) -> JobRecord:
     response_model=JobPublic,
     dependencies=ADMIN,
     summary="Start a training job",
-    responses={**error_responses(401, 422), **CONFLICT, **NO_ROOM},
+    responses={**error_responses(401, 422, e422=_BAD_EPOCHS), **CONFLICT, **NOT_JSON, **NO_ROOM},
 )
 def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic | JSONResponse:
     """Train in a separate process; follow it at `status_url` or `status_url + /events`. One job at a time."""
@@ -134,15 +163,28 @@ def job_plot(job_id: str, jobs: JobsDep) -> Response:
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)},
 )
 async def job_event_stream(
-    job_id: str, jobs: JobsDep, last_event_id: Annotated[int | None, Header(ge=0)] = None
+    job_id: str,
+    jobs: JobsDep,
+    last_event_id: Annotated[
+        str,
+        Header(pattern=r"^[0-9]{1,9}$", description="Resume after this epoch (the `id` of the last event received)."),
+    ] = "0",
 ) -> StreamingResponse:
     """`epoch` events (past ones first, id = epoch number) as epochs end, then one `end` event with the job.
+
+    While an epoch runs, `progress` events (`epoch`, `batch`, `batches`, `total_epochs`; no id) report
+    the batches done, about twice a second.
 
     A server shutdown ends the stream early with a `shutdown` event.
     """
     await asyncio.to_thread(find, jobs, job_id)
     stream = job_events(
-        jobs.store, job_id, last_event_id or 0, lambda record: to_public(record).model_dump_json(), jobs.stopping
+        jobs.store,
+        job_id,
+        int(last_event_id),
+        lambda record: to_public(record).model_dump_json(),
+        jobs.stopping,
+        progress_path(jobs.settings, job_id),
     )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
