@@ -29,9 +29,13 @@ SHUTDOWN = json.dumps({"detail": "the server is shutting down; a running job wil
 
 
 def _read(store: JobStore, job_id: str, progress_file: Path | None) -> tuple[JobRecord | None, dict[str, Any] | None]:
+    """The job, and its progress: from the training process's file where this process can read it (fresh,
+    about twice a second), else as of the trainer's last heartbeat (another machine's job)."""
     record = store.get(job_id)
-    running = record is not None and record.status == JobStatus.RUNNING
-    return record, read_progress(progress_file) if running and progress_file is not None else None
+    if record is None or record.status != JobStatus.RUNNING:
+        return record, None
+    progress = read_progress(progress_file) if progress_file is not None else None
+    return record, progress if progress is not None else record.progress
 
 
 async def job_events(

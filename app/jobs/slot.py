@@ -24,7 +24,7 @@ from app.jobs.errors import JobFinishedError, JobNotFoundError
 from app.jobs.ports import INTERRUPTED, JobRecord, JobStore, Outcome, Registry
 from app.jobs.preflight import NoRoomError, check_room
 from app.jobs.process import TrainingProcess
-from app.jobs.progress import progress_path
+from app.jobs.progress import progress_path, read_progress
 from app.jobs.runner import JobSpec
 from app.jobs.schemas import JobStatus
 from app.storage.artifacts import record_for
@@ -143,7 +143,9 @@ class TrainingSlot:
         active = self._active
         if active is None or active.finalizing:
             return
-        if not self.jobs.heartbeat(active.job_id, self.trainer):
+        # The progress goes with the lease, so replicas that cannot read this machine's file can send it too.
+        progress = read_progress(progress_path(self.settings, active.job_id))
+        if not self.jobs.heartbeat(active.job_id, self.trainer, progress):
             record = self.jobs.get(active.job_id)
             if record is not None and record.status.finished and not active.finalizing:
                 log.error("job %s was failed by another process (%s); stopping it", active.job_id, record.error)

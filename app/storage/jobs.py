@@ -78,13 +78,14 @@ class SqlJobStore:
             )
         return self.get(str(job_id))
 
-    def heartbeat(self, job_id: str, trainer: str) -> bool:
-        """Renew TRAINER's lease on the job; False if the job is no longer its to run."""
+    def heartbeat(self, job_id: str, trainer: str, progress: dict[str, Any] | None = None) -> bool:
+        """Renew TRAINER's lease on the job (and record PROGRESS, if any); False if the job is no longer its to run."""
+        values: dict[str, Any] = {"heartbeat_at": now().isoformat()}
+        if progress is not None:
+            values["progress"] = json.dumps(progress)
         with self.db.transaction() as conn:
             changed = conn.execute(
-                jobs.update()
-                .where((jobs.c.id == job_id) & (jobs.c.trainer == trainer) & ACTIVE)
-                .values(heartbeat_at=now().isoformat())
+                jobs.update().where((jobs.c.id == job_id) & (jobs.c.trainer == trainer) & ACTIVE).values(**values)
             ).rowcount
         return changed > 0
 
@@ -293,6 +294,7 @@ def _record(row: Row[Any], history: list[dict[str, Any]]) -> JobRecord:
         error=row.error,
         history=history,
         activation_note=row.activation_note,
+        progress=json.loads(row.progress) if row.progress else None,
     )
 
 

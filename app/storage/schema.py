@@ -25,6 +25,9 @@ jobs = sa.Table(
     sa.Column("trainer", sa.Text),  # the member id of the process running it
     sa.Column("heartbeat_at", sa.Text),  # renewed by that process while it runs the job
     sa.Column("activation_note", sa.Text),  # why a succeeded job's model was (not) activated
+    # Batches done in the running epoch (JSON), renewed with each heartbeat, for replicas without the
+    # trainer's progress file (app/jobs/progress.py).
+    sa.Column("progress", sa.Text),
 )
 
 epochs = sa.Table(

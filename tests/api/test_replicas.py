@@ -151,6 +151,20 @@ def test_a_model_trained_on_one_replica_serves_on_the_other_and_activations_go_b
     assert predictions.models == {OLD_ID, new_id}
 
 
+def first_progress(server: LiveServer, job_id: str) -> dict[str, Any]:
+    """The first `progress` event of the job's event stream on SERVER."""
+    event, deadline = "", time.monotonic() + 60
+    with httpx.stream("GET", f"{server.url}/train/{job_id}/events", timeout=30) as response:
+        for line in response.iter_lines():
+            assert time.monotonic() < deadline, "no progress event within a minute"
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: ") and event == "progress":
+                progress: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                return progress
+    raise AssertionError(f"the stream ended without a progress event:\n{server.log_text()[-3000:]}")
+
+
 def trainer_of(servers: list[LiveServer]) -> LiveServer:
     """The replica whose process has a training child."""
     [busy] = [server for server in servers if children_of(server.process.pid)]
@@ -173,6 +187,13 @@ def test_a_killed_trainer_s_job_is_failed_by_the_other_after_the_lease_and_a_res
         until("a trainer runs it", lambda: job(first, long_id)["status"] == "running", 120, first)
         victim = trainer_of(servers)
         survivor = second if victim is first else first
+        # The other replica has no progress file of the job (its own state directory): it sends the
+        # progress the trainer's heartbeats record.
+        progress = first_progress(survivor, long_id)
+        assert progress["epoch"] >= 1
+        assert 1 <= progress["batch"] <= progress["batches"]
+        assert progress["total_epochs"] == LONG_JOB["epochs"]
+        assert not (survivor.state / "progress" / f"{long_id}.json").exists()
         [child] = children_of(victim.process.pid)
         killed = time.monotonic()
         os.killpg(victim.process.pid, signal.SIGKILL)

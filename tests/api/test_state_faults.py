@@ -96,7 +96,7 @@ def test_a_state_written_by_the_first_release_opens_with_its_jobs_and_live_model
         entry = client.get("/models/tiny-mlp-7").json()
         assert (entry["live"], entry["source"], entry["source_ref"]) == (True, "job", "job-succeeded")
     with sqlite3.connect(state / "jobs.sqlite3") as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0003",)]
 
 
 def test_a_job_that_cannot_write_its_outcome_is_refused_before_it_trains(tmp_path: Path) -> None:

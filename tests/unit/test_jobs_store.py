@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
 import threading
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.api.events import job_events
 from app.jobs.ports import INTERRUPTED, LEASE_LOST, Outcome
 from app.jobs.schemas import JobStatus, TrainCreate
 from app.storage.artifacts import record_for
@@ -207,6 +211,53 @@ def test_a_job_whose_trainer_stops_heartbeating_is_failed_after_the_lease(store:
     assert expired.status == JobStatus.FAILED
     assert expired.error == LEASE_LOST
     assert not store.heartbeat("a", "trainer-1")  # the trainer learns it lost the job
+
+
+def progress_of(store: SqlJobStore, job_id: str) -> dict[str, Any] | None:
+    record = store.get(job_id)
+    assert record is not None
+    return record.progress
+
+
+def test_the_heartbeat_carries_the_running_epochs_progress_to_every_replica(store: SqlJobStore) -> None:
+    store.create("a", REQUEST, "mlp-a")
+    store.claim_next("trainer-1")
+    store.mark_running("a")
+    assert store.heartbeat("a", "trainer-1")
+    assert progress_of(store, "a") is None
+    assert store.heartbeat("a", "trainer-1", {"epoch": 1, "batch": 3, "batches": 10})
+    assert progress_of(store, "a") == {"epoch": 1, "batch": 3, "batches": 10}
+    assert store.heartbeat("a", "trainer-1")  # none read this time: the last one stays
+    assert progress_of(store, "a") == {"epoch": 1, "batch": 3, "batches": 10}
+    assert not store.heartbeat("a", "trainer-2", {"epoch": 2, "batch": 1, "batches": 10})  # not its job
+    assert progress_of(store, "a") == {"epoch": 1, "batch": 3, "batches": 10}
+
+
+async def _events(store: SqlJobStore, progress_file: Path | None) -> list[str]:
+    stopping = threading.Event()
+    events: list[str] = []
+    async for event in job_events(store, "a", 0, lambda record: record.id, stopping, progress_file):
+        events.append(event)
+        if event.startswith("event: progress"):
+            stopping.set()
+    return events
+
+
+def test_a_replica_without_the_trainers_file_sends_progress_from_the_heartbeat(
+    store: SqlJobStore, tmp_path: Path
+) -> None:
+    store.create("a", REQUEST, "mlp-a")
+    store.claim_next("trainer-1")
+    store.mark_running("a")
+    store.heartbeat("a", "trainer-1", {"epoch": 1, "batch": 3, "batches": 10})
+    events = asyncio.run(_events(store, tmp_path / "no-such-progress.json"))
+    assert events[0].startswith("event: progress\n")
+    assert json.loads(events[0].split("data: ", 1)[1]) == {"epoch": 1, "batch": 3, "batches": 10, "total_epochs": 2}
+    # Where the training process's file is readable (the trainer itself, or workers sharing its state), it wins.
+    local = tmp_path / "a.json"
+    local.write_text(json.dumps({"epoch": 1, "batch": 7, "batches": 10}))
+    events = asyncio.run(_events(store, local))
+    assert json.loads(events[0].split("data: ", 1)[1])["batch"] == 7
 
 
 def test_an_outcome_is_recorded_with_its_model_and_activation_at_once(

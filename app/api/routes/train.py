@@ -173,7 +173,7 @@ async def job_event_stream(
     """`epoch` events (past ones first, id = epoch number) as epochs end, then one `end` event with the job.
 
     While an epoch runs, `progress` events (`epoch`, `batch`, `batches`, `total_epochs`; no id) report
-    the batches done, about twice a second.
+    the batches done, about twice a second (on a replica other than the trainer: at each of its heartbeats).
 
     A server shutdown ends the stream early with a `shutdown` event.
     """
