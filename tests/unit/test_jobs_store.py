@@ -233,13 +233,23 @@ def test_the_heartbeat_carries_the_running_epochs_progress_to_every_replica(stor
     assert progress_of(store, "a") == {"epoch": 1, "batch": 3, "batches": 10}
 
 
-async def _events(store: SqlJobStore, progress_file: Path | None) -> list[str]:
+def _events(store: SqlJobStore, progress_file: Path | None) -> list[str]:
+    """The job's event stream up to its first progress event."""
     stopping = threading.Event()
     events: list[str] = []
-    async for event in job_events(store, "a", 0, lambda record: record.id, stopping, progress_file):
-        events.append(event)
-        if event.startswith("event: progress"):
-            stopping.set()
+
+    async def follow() -> None:
+        async for event in job_events(store, "a", 0, lambda record: record.id, stopping, progress_file):
+            events.append(event)
+            if event.startswith("event: progress"):
+                stopping.set()
+
+    # A thread of its own: Playwright's sync API (browser tests in the same session) keeps an event
+    # loop running in the main thread, where asyncio.run() refuses to start another.
+    thread = threading.Thread(target=asyncio.run, args=(follow(),))
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
     return events
 
 
@@ -250,13 +260,13 @@ def test_a_replica_without_the_trainers_file_sends_progress_from_the_heartbeat(
     store.claim_next("trainer-1")
     store.mark_running("a")
     store.heartbeat("a", "trainer-1", {"epoch": 1, "batch": 3, "batches": 10})
-    events = asyncio.run(_events(store, tmp_path / "no-such-progress.json"))
+    events = _events(store, tmp_path / "no-such-progress.json")
     assert events[0].startswith("event: progress\n")
     assert json.loads(events[0].split("data: ", 1)[1]) == {"epoch": 1, "batch": 3, "batches": 10, "total_epochs": 2}
     # Where the training process's file is readable (the trainer itself, or workers sharing its state), it wins.
     local = tmp_path / "a.json"
     local.write_text(json.dumps({"epoch": 1, "batch": 7, "batches": 10}))
-    events = asyncio.run(_events(store, local))
+    events = _events(store, local)
     assert json.loads(events[0].split("data: ", 1)[1])["batch"] == 7
 
 
