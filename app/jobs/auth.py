@@ -1,4 +1,5 @@
-"""The admin token: DIGITS_ADMIN_TOKEN, or one generated once and kept in the state for every later start.
+"""The admin token: DIGITS_ADMIN_TOKEN (or DIGITS_ADMIN_TOKEN_FILE, read into it by Settings), or one
+generated once and kept in the state for every later start.
 
 Embedded: kept in STATE_DIR/admin-token (0600). PostgreSQL: kept in the database, so every replica
 accepts the same one; each replica also writes it to its own STATE_DIR/admin-token for the operator.
