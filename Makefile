@@ -13,7 +13,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test test-slow lint format bench-train bench-latency bench-throughput
+.PHONY: install serve test test-slow lint format bench-train bench-latency bench-throughput bench-replicas
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-latency: install
 
 bench-throughput: install
 	$(PY) -m bench.throughput
+
+bench-replicas: install
+	$(PY) -m bench.replicas
 
 format: install
 	$(PY) -m ruff format .

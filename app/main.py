@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +14,11 @@ from typing import Any
 import torch
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 
 from app.api.docs import add_docs
-from app.api.errors import client_gone, method_not_allowed, unexpected_error, validation_error
+from app.api.errors import client_gone, database_error, method_not_allowed, unexpected_error, validation_error
 from app.api.main import api_router
 from app.api.middleware import AccessLog, QuietStartupFailure, RequestBodyGuard
 from app.api.predict_http import PredictFastPath
@@ -25,7 +27,9 @@ from app.core.lanes import Lanes
 from app.core.logging import configure_logging
 from app.core.metrics import RequestMetrics
 from app.core.model_holder import ModelHolder
+from app.jobs.auth import configured_token
 from app.jobs.manager import JobManager
+from app.storage.database import DatabaseDamagedError
 from training.artifacts import ArtifactError
 
 log = logging.getLogger("app")
@@ -58,8 +62,14 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         try:
             app.state.jobs = JobManager.open(settings, app.state.holder)
             app.state.admin_token = app.state.jobs.admin_token  # shared by the server's processes
-        except (OSError, sqlite3.Error) as exc:
-            startup_failure["message"] = f"cannot use state directory {settings.state_dir}: {exc}"
+        except DatabaseDamagedError as exc:
+            # Predictions need no database: serve DIGITS_MODEL, refuse the jobs and registry APIs with the
+            # reason (503), report it on /ready, and leave the file exactly as it is for the operator.
+            app.state.degraded["jobs"] = f"the job database is damaged, so jobs and the registry are off: {exc}"
+            log.error("%s", app.state.degraded["jobs"])
+            app.state.admin_token = configured_token(settings) or secrets.token_urlsafe(32)
+        except (OSError, sqlite3.Error, SQLAlchemyError) as exc:
+            startup_failure["message"] = f"cannot use the state ({settings.state_dir} or DIGITS_DATABASE_URL): {exc}"
             log.error("%s", startup_failure["message"])
             raise
         app.state.lanes = Lanes.start(settings)
@@ -71,7 +81,8 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         try:
             yield
         finally:
-            await asyncio.to_thread(app.state.jobs.close)  # a running child is stopped, its job marked interrupted
+            if app.state.jobs is not None:  # a running child is stopped, its job marked interrupted
+                await asyncio.to_thread(app.state.jobs.close)
             await asyncio.to_thread(app.state.lanes.close)
 
     # FastAPI's own /docs and /redoc load their scripts from a CDN; add_docs serves them from here.
@@ -85,9 +96,12 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
     )
     app.state.settings = settings
     app.state.holder = ModelHolder()
+    app.state.jobs = None
+    app.state.degraded = {}  # part -> reason, for /ready and the 503s of the jobs and registry APIs
     app.include_router(api_router)
     add_docs(app)
     app.add_exception_handler(Exception, unexpected_error)
+    app.add_exception_handler(SQLAlchemyError, database_error)
     app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(405, method_not_allowed)

@@ -160,3 +160,7 @@ class ReadyPublic(BaseModel):
     status: str = Field(examples=["ready"])
     model: str = Field(examples=["cnn-v1"])
     pid: int = Field(description="The server process that answered; `model` is the one it serves.")
+    degraded: dict[str, str] = Field(
+        default_factory=dict,
+        description="Parts that are down while predictions go on (e.g. `jobs`: a damaged job database), and why.",
+    )

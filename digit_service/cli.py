@@ -120,6 +120,7 @@ def train(client: Client, args: argparse.Namespace, out: TextIO, err: TextIO) ->
         seed=args.seed,
         train_limit=args.train_limit,
         activate=False if args.no_activate else None,
+        force_activate=True if args.force_activate else None,
     )
     out.write(f"started job {job.id} ({job.last.status}): {args.arch}, {job.last.total_epochs} epochs\n")
     if not args.watch:
@@ -133,6 +134,8 @@ def report(state: JobState, out: TextIO) -> int:
         accuracy = f"{state.test_accuracy:.4f}" if state.test_accuracy is not None else "n/a"
         served = "now served" if state.activated else "not activated"
         out.write(f"job {state.id} succeeded: model {state.model_id}, test_accuracy={accuracy} ({served})\n")
+        if not state.activated and state.activation_note:
+            out.write(f"  {state.activation_note}\n")
         return 0
     out.write(f"job {state.id} {state.status}: {state.error}\n")
     return 1
@@ -182,6 +185,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--train-limit", type=int, help="train on the first N images only")
     t.add_argument("--no-activate", action="store_true", help="do not serve the model once trained")
+    t.add_argument("--force-activate", action="store_true", help="serve it even if less accurate than the served model")
     t.add_argument("--watch", action="store_true", help="follow the job until it ends, with a progress bar")
     t.add_argument("--token", help="admin token (default: $DIGITS_ADMIN_TOKEN, else state/admin-token)")
 

@@ -162,6 +162,7 @@ class JobState:
     test_accuracy: float | None
     activated: bool | None
     error: str | None
+    activation_note: str | None = None  # why the model was or was not served (the request, or the quality gate)
 
     @property
     def finished(self) -> bool:
@@ -180,6 +181,7 @@ class JobState:
             test_accuracy=body.get("test_accuracy"),
             activated=body.get("activated"),
             error=body.get("error"),
+            activation_note=body.get("activation_note"),
         )
 
 
@@ -401,6 +403,7 @@ class Client:
         seed: int | None = None,
         train_limit: int | None = None,
         activate: bool | None = None,
+        force_activate: bool | None = None,
     ) -> TrainingJob:
         """Start a training job (admin token); omitted settings take the architecture's defaults."""
         body = _train_body(
@@ -411,6 +414,7 @@ class Client:
             seed=seed,
             train_limit=train_limit,
             activate=activate,
+            force_activate=force_activate,
         )
         return TrainingJob(self, JobState.from_json(self._json("POST", "/train", auth=True, json=body)))
 
@@ -532,6 +536,7 @@ class AsyncClient:
         seed: int | None = None,
         train_limit: int | None = None,
         activate: bool | None = None,
+        force_activate: bool | None = None,
     ) -> AsyncTrainingJob:
         body = _train_body(
             arch=arch,
@@ -541,6 +546,7 @@ class AsyncClient:
             seed=seed,
             train_limit=train_limit,
             activate=activate,
+            force_activate=force_activate,
         )
         return AsyncTrainingJob(self, JobState.from_json(await self._json("POST", "/train", auth=True, json=body)))
 

@@ -15,6 +15,8 @@ from PIL import Image
 
 from app.core.config import PROJECT_ROOT, Settings
 from app.main import create_app
+from app.storage.database import Database
+from tests.backends import BACKENDS, backend_url, opened
 from training.artifacts import CLASSES, save_artifact
 from training.config import MODEL_KWARGS
 from training.mnist import MnistSplit, load_split
@@ -77,3 +79,16 @@ def fast_path(request: pytest.FixtureRequest) -> bool:
 def client(settings: Settings, fast_path: bool) -> Iterator[TestClient]:
     with TestClient(create_app(settings, fast_path=fast_path)) as test_client:
         yield test_client
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each backend in turn: the embedded SQLite file, then a fresh PostgreSQL database."""
+    with backend_url(str(request.param), tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    with opened(database_url) as db:
+        yield db

@@ -89,17 +89,22 @@ def read_metadata(weights_path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{meta_path}: metadata file missing") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{meta_path}: unreadable metadata ({exc})") from exc
+    return check_metadata(metadata, str(meta_path))
+
+
+def check_metadata(metadata: Any, origin: str) -> dict[str, Any]:
+    """Validate parsed metadata (from a sidecar file or a database row); ORIGIN names it in errors."""
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ArtifactError(f"{meta_path}: not a {FORMAT} metadata file")
+        raise ArtifactError(f"{origin}: not a {FORMAT} metadata file")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
-            f"{meta_path}: unknown format version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}"
+            f"{origin}: unknown format version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}"
         )
     for key in ("id", "architecture", "preprocessing", "classes", "weights_sha256"):
         if key not in metadata:
-            raise ArtifactError(f"{meta_path}: metadata lacks {key!r}")
+            raise ArtifactError(f"{origin}: metadata lacks {key!r}")
     if metadata["classes"] != CLASSES:
-        raise ArtifactError(f"{meta_path}: unexpected classes {metadata['classes']!r}")
+        raise ArtifactError(f"{origin}: unexpected classes {metadata['classes']!r}")
     return metadata
 
 
@@ -113,28 +118,36 @@ def load_artifact(weights_path: Path | str) -> LoadedModel:
         blob = path.read_bytes()
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot read weights ({exc.strerror or exc})") from exc
+    return load_artifact_bytes(blob, metadata, str(path))
+
+
+def load_artifact_bytes(blob: bytes, metadata: dict[str, Any], origin: str) -> LoadedModel:
+    """Rebuild a model from weights held in memory (a file's or a database's) and its validated metadata.
+
+    ORIGIN names where the bytes came from, for error messages.
+    """
     if hashlib.sha256(blob).hexdigest() != metadata["weights_sha256"]:
-        raise ArtifactError(f"{path}: weights do not match the checksum in their metadata")
+        raise ArtifactError(f"{origin}: weights do not match the checksum in their metadata")
     try:
         arch = metadata["architecture"]
         model = build_model(arch["name"], arch.get("kwargs", {}))
         normalization = Normalization.from_dict(metadata["preprocessing"])
         calibration = Calibration.from_metadata(metadata)
     except (KeyError, TypeError, ValueError, CalibrationError) as exc:
-        raise ArtifactError(f"{metadata_path(path)}: {exc}") from exc
+        raise ArtifactError(f"{origin} metadata: {exc}") from exc
     try:
         tensors = load_tensors(blob)
     except SafetensorError as exc:
-        raise ArtifactError(f"{path}: not a valid safetensors file ({exc})") from exc
+        raise ArtifactError(f"{origin}: not a valid safetensors file ({exc})") from exc
     expected = model.state_dict()
     if set(tensors) != set(expected):
         missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        raise ArtifactError(f"{path}: tensors do not match architecture (missing {missing}, unexpected {extra})")
+        raise ArtifactError(f"{origin}: tensors do not match architecture (missing {missing}, unexpected {extra})")
     for name, wanted in expected.items():  # model order, so the first mismatch reported is stable
         tensor = tensors[name]
         if tensor.shape != wanted.shape or tensor.dtype != wanted.dtype:
             raise ArtifactError(
-                f"{path}: tensor {name} is {tuple(tensor.shape)} {tensor.dtype}, "
+                f"{origin}: tensor {name} is {tuple(tensor.shape)} {tensor.dtype}, "
                 f"architecture needs {tuple(wanted.shape)} {wanted.dtype}"
             )
     model.load_state_dict(tensors)

@@ -68,6 +68,13 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The job database failed (locked, full, unreachable, damaged): 503 naming the cause, never a 500."""
+    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return JSONResponse({"detail": f"the job database is unavailable: {reason}"}, status_code=503)
+
+
 async def client_gone(request: Request, exc: Exception) -> Response:
     """The client disconnected before its body was complete: nothing is processed; the status is
     only what the access log and metrics record (the client never sees it)."""

@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from app.api.routes import explain, health, metrics, model, page, predict, train
+from app.api.routes import explain, health, metrics, model, models, page, predict, train
 
 api_router = APIRouter()
 api_router.include_router(predict.router)
 api_router.include_router(explain.router)
 api_router.include_router(model.router)
+api_router.include_router(models.router)
 api_router.include_router(train.router)
 api_router.include_router(health.router)
 api_router.include_router(metrics.router)

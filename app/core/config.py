@@ -50,6 +50,37 @@ class Settings(BaseSettings):
         None, description="A file holding the admin token (a mounted secret); instead of DIGITS_ADMIN_TOKEN."
     )
     training_threads: int = Field(1, gt=0, description="torch threads of a training job's process.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user@host/db: jobs, registry, weights and the live model in PostgreSQL, shared "
+        "by replicas. Unset: a SQLite file and model files under STATE_DIR.",
+    )
+    trainer: bool | None = Field(
+        None, description="Whether this process runs training jobs. Default: yes (embedded), no (PostgreSQL)."
+    )
+    activation_tolerance: float = Field(
+        0.2,
+        ge=0,
+        le=100,
+        description="A job's model is activated only if its test accuracy is at most this many points below "
+        "the live model's (unless the request sets force_activate).",
+    )
+    poll_seconds: float = Field(
+        0.2, gt=0, le=60, description="How often each process looks for new jobs, cancels and activations."
+    )
+    heartbeat_seconds: float = Field(2.0, gt=0, description="How often a trainer renews the lease on its job.")
+    trainer_lease_seconds: float = Field(
+        20.0, gt=0, description="A job whose trainer has not renewed its lease this long is failed (interrupted)."
+    )
+    keep_jobs: int | None = Field(1000, ge=1, description="Finished jobs kept (newest first); unset: all.")
+    keep_job_days: float | None = Field(None, gt=0, description="Finished jobs older than this are deleted.")
+    keep_models: int | None = Field(
+        20, ge=0, description="Trained models that never served kept (newest first); unset: all."
+    )
+    keep_model_days: float | None = Field(None, gt=0, description="Never-served trained models older than this go.")
+    min_free_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Free space the state and models directories need before a job starts."
+    )
     # Limits a public endpoint needs, enforced by the server process itself (app/api/http_protocol.py,
     # app/api/middleware.py, app/api/predict_http.py).
     max_header_bytes: int = Field(16 * 1024, gt=0, description="Largest request line plus headers, in bytes (431).")
@@ -87,6 +118,26 @@ class Settings(BaseSettings):
             raise ValueError(f"DIGITS_ADMIN_TOKEN_FILE {self.admin_token_file} is empty")
         object.__setattr__(self, "admin_token", SecretStr(token))
         return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_heartbeats(self) -> Settings:
+        # Heartbeats are sent from the polling loop: a lease shorter than two of its beats would fail live jobs.
+        beat = max(self.heartbeat_seconds, self.poll_seconds)
+        if self.trainer_lease_seconds < 2 * beat:
+            raise ValueError(
+                f"DIGITS_TRAINER_LEASE_SECONDS ({self.trainer_lease_seconds:g}) must be at least twice "
+                f"DIGITS_HEARTBEAT_SECONDS and DIGITS_POLL_SECONDS ({beat:g})"
+            )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """No DIGITS_DATABASE_URL: SQLite and model files under STATE_DIR."""
+        return self.database_url is None or not self.database_url.get_secret_value()
+
+    @property
+    def is_trainer(self) -> bool:
+        return self.trainer if self.trainer is not None else self.embedded
 
     @property
     def resolved_models_dir(self) -> Path:

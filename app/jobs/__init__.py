@@ -1,1 +1,1 @@
-"""Training jobs: requests, their SQLite records, the child process that trains, and the manager between them."""
+"""Training jobs: requests, the seams to their storage (ports.py), the training process, and the manager."""

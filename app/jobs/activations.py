@@ -1,10 +1,8 @@
-"""The served model across the server's processes: the leader records each activation, every process follows.
+"""The served model across the server's processes: an activation is recorded first, then every process follows.
 
-`activations` is a log in the job database: each row a version (increasing), the model's id and its
-artifact's path. A row without a path stands for DIGITS_MODEL: the first process of a server writes one,
-so a server started afresh serves DIGITS_MODEL as before, while a process that joins a running server
-(a worker restarted after a crash) serves what the others serve. Each process notes in `members` the
-version it serves, so the leader can tell when a swap has reached every process.
+The live model is the newest row of the activation log (registry). Each process polls it (and, on
+PostgreSQL, hears of a new one at once through LISTEN/NOTIFY), loads the model from the artifact store
+and notes in `members` the version it serves, so a trainer can tell when a swap has reached everyone.
 """
 
 from __future__ import annotations
@@ -14,38 +12,30 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.model_holder import ModelHolder
-from app.jobs.store import JobStore, now
-from training.artifacts import ArtifactError
+from app.jobs.ports import Activation, ArtifactStore, Registry
+from training.artifacts import ArtifactError, LoadedModel
 
 log = logging.getLogger("app.jobs")
 
 
-@dataclass(frozen=True)
-class Activation:
-    version: int
-    model_id: str | None
-    path: Path | None  # None: the configured DIGITS_MODEL
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class ModelSync:
-    """This process's view of the activation log; `refresh` (polled) loads a newer activation if there is one."""
+    """This process's view of the live model; `refresh` loads a newer activation if there is one."""
 
-    def __init__(self, store: JobStore, holder: ModelHolder, configured: Path) -> None:
-        self.store, self.holder, self.configured = store, holder, configured
+    def __init__(
+        self,
+        registry: Registry,
+        artifacts: ArtifactStore,
+        holder: ModelHolder,
+        configured: Path,
+        configured_id: str,
+        member_stale_seconds: float,
+    ) -> None:
+        self.registry, self.artifacts, self.holder = registry, artifacts, holder
+        self.configured, self.configured_id = configured, configured_id
+        self.member_stale_seconds = member_stale_seconds
         self.member = uuid.uuid4().hex
         self._served = 0
         self._failed: int | None = None  # a version that would not load: logged once, retried on each poll
@@ -57,90 +47,98 @@ class ModelSync:
         return self._served
 
     def latest(self) -> Activation | None:
-        rows = self.store.query("SELECT version, model_id, path FROM activations ORDER BY version DESC LIMIT 1")
-        if not rows:
-            return None
-        version, model_id, path = rows[0]
-        return Activation(int(version), model_id, Path(path) if path is not None else None)
+        return self.registry.live()
 
-    def join(self, first: bool) -> None:
-        """Register this process; the first of a server starts the log at DIGITS_MODEL, later ones catch up.
+    def join(self, fresh_server: bool) -> None:
+        """Register this process and serve the live model; a fresh state starts with DIGITS_MODEL.
 
-        The model holder already serves DIGITS_MODEL (the lifespan loaded it).
+        The holder already serves DIGITS_MODEL (the lifespan loaded it). If the live model cannot be
+        loaded, one log line says so and DIGITS_MODEL goes on serving; the first process of an embedded
+        server also records that, so every process and GET /models agree.
         """
-        if first:
-            self.store.write("DELETE FROM members")  # left by processes of a server that has stopped
-            self._served = self._record(None, None)
-        self._note()  # registered before catching up, so a leader activating meanwhile waits for this process
+        if fresh_server:
+            self.registry.clear_members()  # left by processes of a server that has stopped
         latest = self.latest()
-        if not first and latest is not None and latest.path is None:
-            self._served = latest.version  # the server still serves DIGITS_MODEL: nothing to load
-            self._note()
-        self.refresh()
+        # A fresh state starts with DIGITS_MODEL; so does a server whose live model will not load.
+        if latest is None or (not self._load(latest, startup=True) and fresh_server):
+            self._served = self.registry.activate(self.configured_id)
+        self.note()
 
     def refresh(self) -> None:
         """Load the newest activation if this process does not serve it yet (on a worker thread, never the loop)."""
         latest = self.latest()
-        if latest is None or latest.version <= self._served:
-            return
+        if latest is not None and latest.version > self._served and self._load(latest, startup=False):
+            self.note()
+
+    def _load(self, activation: Activation, startup: bool) -> bool:
         with self._lock:
-            if latest.version <= self._served:
-                return
-            path = latest.path or self.configured
+            if activation.version <= self._served:
+                return True
+            current = self.holder.current
             try:
-                loaded = self.holder.load(path)
-            except (ArtifactError, OSError):
-                if self._failed != latest.version:
-                    log.exception("cannot load activated model %s; still serving the previous one", path)
-                    self._failed = latest.version
-                return
-            self._served = latest.version
-        log.info("process %d now serves model %s (activation %d)", os.getpid(), loaded.id, latest.version)
-        self._note()
+                if activation.model_id is None or activation.model_id == self.configured_id:
+                    if current is None or current.id != self.configured_id:
+                        self.holder.load(self.configured)
+                elif current is None or current.id != activation.model_id:
+                    self.holder.swap(self._fetch(activation.model_id))
+            except (ArtifactError, OSError) as exc:
+                if startup:
+                    log.error(
+                        "cannot load the live model %s (%s); serving DIGITS_MODEL %s instead",
+                        activation.model_id,
+                        exc,
+                        self.configured,
+                    )
+                elif self._failed != activation.version:
+                    log.error(
+                        "cannot load activated model %s (%s); still serving the previous one", activation.model_id, exc
+                    )
+                self._failed = activation.version
+                return False
+            self._served = activation.version
+        served = self.holder.current
+        log.info(
+            "process %d now serves model %s (activation %d)",
+            os.getpid(),
+            served.id if served else None,
+            activation.version,
+        )
+        return True
 
-    def activate(self, path: Path) -> str:
-        """Leader: load PATH here and record it for the other processes; returns the model id.
+    def _fetch(self, model_id: str) -> LoadedModel:
+        record = self.registry.get(model_id)
+        if record is None:
+            raise ArtifactError(f"model {model_id} is not in the registry")
+        return self.artifacts.load(record)
 
-        Raises ArtifactError or OSError (and records nothing) if the artifact does not load.
+    def activate(self, model_id: str) -> LoadedModel:
+        """Serve a registered model everywhere: load it here, record the activation, then swap it in here.
+
+        Raises ArtifactError (recording nothing) if it cannot be loaded; others follow the record.
         """
-        with self._lock:
-            loaded = self.holder.load(path)
-            self._served = self._record(loaded.id, str(path.resolve()))
-        self._note()
-        return loaded.id
+        loaded = self._fetch(model_id)
+        self.install(loaded, self.registry.activate(model_id))
+        return loaded
 
-    def wait_until_served(self, timeout: float, stop: threading.Event) -> list[int]:
-        """Wait until every live process serves this one's version; returns the pids still behind, if any."""
+    def install(self, loaded: LoadedModel, version: int) -> None:
+        """Serve LOADED here, as activation VERSION, which the caller has recorded already."""
+        with self._lock:
+            if version > self._served:
+                self.holder.swap(loaded)
+                self._served = version
+        self.note()
+
+    def wait_until_served(self, timeout: float, stop: threading.Event) -> list[str]:
+        """Wait until every live process serves this one's version; returns those still behind, if any."""
         deadline = time.monotonic() + timeout
         while True:
-            lagging = []
-            for member, pid, version in self.store.query("SELECT member, pid, version FROM members"):
-                if member == self.member or version >= self._served:
-                    continue
-                if not _alive(pid):  # died without leaving: nobody to wait for
-                    self.store.write("DELETE FROM members WHERE member = ?", (member,))
-                    continue
-                lagging.append(int(pid))
+            lagging = self.registry.lagging_members(self.member, self._served, self.member_stale_seconds)
             if not lagging or stop.is_set() or time.monotonic() >= deadline:
                 return lagging
             time.sleep(0.02)
 
+    def note(self) -> None:
+        self.registry.note_member(self.member, self._served)
+
     def leave(self) -> None:
-        self.store.write("DELETE FROM members WHERE member = ?", (self.member,))
-
-    def _record(self, model_id: str | None, path: str | None) -> int:
-        with self.store.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO activations (model_id, path, recorded_at) VALUES (?, ?, ?)",
-                (model_id, path, now().isoformat()),
-            )
-            version = cursor.lastrowid
-        if version is None:
-            raise RuntimeError("the activation log did not number its new row")
-        return version
-
-    def _note(self) -> None:
-        self.store.write(
-            "INSERT OR REPLACE INTO members (member, pid, version) VALUES (?, ?, ?)",
-            (self.member, os.getpid(), self._served),
-        )
+        self.registry.leave(self.member)

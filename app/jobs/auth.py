@@ -1,22 +1,24 @@
-"""The admin bearer token: from DIGITS_ADMIN_TOKEN, or generated at start-up into a 0600 file."""
+"""The admin token: DIGITS_ADMIN_TOKEN (or DIGITS_ADMIN_TOKEN_FILE, read into it by Settings), or one
+generated once and kept in the state for every later start.
+
+Embedded: kept in STATE_DIR/admin-token (0600). PostgreSQL: kept in the database, so every replica
+accepts the same one; each replica also writes it to its own STATE_DIR/admin-token for the operator.
+"""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
-
-from fastapi import HTTPException, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.core.config import Settings
+from app.jobs.ports import Registry
 
 log = logging.getLogger("app.auth")
 
 TOKEN_FILE = "admin-token"
+TOKEN_KEY = "admin_token"
 
 
 def token_path(settings: Settings) -> Path:
@@ -37,41 +39,41 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-def resolve_admin_token(settings: Settings, first: bool = True) -> str:
-    """The configured token, or a fresh random one written to the state directory (never logged).
-
-    With several server processes, the FIRST of them generates it and the others read it from the file.
-    """
+def configured_token(settings: Settings) -> str | None:
     if settings.admin_token is not None and settings.admin_token.get_secret_value():
         return settings.admin_token.get_secret_value()
-    if not first:
-        return token_path(settings).read_text().strip()
-    token = secrets.token_urlsafe(32)
+    return None
+
+
+def resolve_admin_token(settings: Settings, registry: Registry | None, first: bool = True) -> str:
+    """The configured token, else the one kept in the state, else a new one kept there (never logged).
+
+    REGISTRY: the PostgreSQL registry (the token lives in the database), or None for the embedded backend.
+    With several processes on one state directory, the FIRST generates it and the others read it.
+    """
+    configured = configured_token(settings)
+    if configured is not None:
+        return configured
     path = token_path(settings)
+    if registry is not None:
+        token = registry.secret(TOKEN_KEY, secrets.token_urlsafe(32))
+        try:  # a convenience copy for the operator; a replica may well have no writable disk
+            if not path.is_file() or path.read_text().strip() != token:
+                write_private(path, token + "\n")
+            where = f"also in {path}"
+        except OSError as exc:
+            where = f"not copied to {path}: {exc.strerror or exc}"
+        log.warning("DIGITS_ADMIN_TOKEN is not set: using the admin token kept in the database (%s)", where)
+        return token
+    if path.is_file():
+        kept = path.read_text().strip()
+        if kept:
+            if first:
+                log.warning("DIGITS_ADMIN_TOKEN is not set: using the admin token kept in %s", path)
+            return kept
+    if not first:
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
     write_private(path, token + "\n")
     log.warning("DIGITS_ADMIN_TOKEN is not set: generated an admin token in %s (mode 0600)", path)
     return token
-
-
-# Declared as a security scheme, so the docs page has an Authorize button and marks the routes that
-# need it; auto_error=False leaves the 401 and its message to require_admin.
-bearer_scheme = HTTPBearer(
-    scheme_name="adminToken",
-    description="The admin token: DIGITS_ADMIN_TOKEN, DIGITS_ADMIN_TOKEN_FILE, or the generated "
-    "$DIGITS_STATE_DIR/admin-token.",
-    auto_error=False,
-)
-
-
-def require_admin(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
-) -> None:
-    """Dependency: 401 unless `Authorization: Bearer <token>` matches, compared in constant time."""
-    expected: str = request.app.state.admin_token
-    given = credentials.credentials.strip() if credentials is not None else ""
-    if not given:
-        raise HTTPException(
-            401, "missing bearer token: send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"}
-        )
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(401, "invalid bearer token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})

@@ -52,6 +52,7 @@ class TrainRequest(BaseModel):
     seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
     train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES)] | None
     activate: StrictBool
+    force_activate: StrictBool = False  # absent from jobs recorded before the quality gate
 
 
 class TrainCreate(BaseModel):
@@ -76,7 +77,12 @@ class TrainCreate(BaseModel):
     train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES), WHOLE] | None = Field(
         None, description="Train on the first N images only (quick runs); default all 55,000."
     )
-    activate: StrictBool = Field(True, description="Serve the new model as soon as it is trained.")
+    activate: StrictBool = Field(
+        True,
+        description="Serve the new model once trained, if its test accuracy is at most DIGITS_ACTIVATION_TOLERANCE "
+        "points below the live model's.",
+    )
+    force_activate: StrictBool = Field(False, description="With `activate`: serve it whatever its accuracy.")
 
     def resolve(self) -> TrainRequest:
         """Fill in the architecture's defaults, so the stored job says exactly what ran."""
@@ -91,6 +97,7 @@ class TrainCreate(BaseModel):
             seed=self.seed,
             train_limit=self.train_limit,
             activate=self.activate,
+            force_activate=self.force_activate,
         )
 
 
@@ -110,6 +117,9 @@ class JobPublic(BaseModel):
     model_id: str | None = Field(description="The trained model's id, once the job succeeded.")
     test_accuracy: float | None = Field(description="The trained model's accuracy on the 10k test split.")
     activated: bool = Field(description="Whether the trained model was swapped into serving.")
+    activation_note: str | None = Field(
+        None, description="Why the model was or was not activated (the request, or the quality gate)."
+    )
     error: str | None
 
 

@@ -89,11 +89,14 @@ def test_a_text_field_alone_is_still_refused(docs_client: TestClient) -> None:
 
 
 def test_real_uploads_under_both_names_form_one_batch(docs_client: TestClient) -> None:
-    # The schema allows both fields together, so both real uploads are read, in upload order.
+    # As the schema says (issue 14): a `file` sent beside `files` joins the batch, in upload order.
     body, headers = form(("file", "a.png", sample(1)), ("files", "b.png", sample(2)))
     response = docs_client.post("/predict", content=body, headers=headers)
     assert response.status_code == 200, response.text
-    assert [item["digit"] for item in response.json()["predictions"]] == [1, 2]
+    assert [p["digit"] for p in response.json()["predictions"]] == [1, 2]
+    # /predict/frame takes one image: both there are refused.
+    frame = docs_client.post("/predict/frame", content=body, headers=headers)
+    assert frame.status_code == 422
 
 
 def test_a_named_empty_file_is_still_an_empty_file(docs_client: TestClient) -> None:
@@ -116,7 +119,12 @@ def test_token_routes_declare_the_bearer_scheme(docs_client: TestClient) -> None
         "adminToken": {"type": "http", "scheme": "bearer", "description": schemes["adminToken"]["description"]}
     }
     secured = {(method, path) for method, path, op in _operations(schema) if op.get("security")}
-    assert secured == {("POST", "/train"), ("DELETE", "/train/{job_id}")}
+    assert secured == {
+        ("POST", "/train"),
+        ("DELETE", "/train/{job_id}"),
+        ("POST", "/models/{model_id}/activate"),
+        ("DELETE", "/models/{model_id}"),
+    }
 
 
 def test_each_error_status_has_its_own_example(docs_client: TestClient) -> None:
@@ -127,7 +135,7 @@ def test_each_error_status_has_its_own_example(docs_client: TestClient) -> None:
             example = response.get("content", {}).get("application/json", {}).get("example")
             if status >= "400" and example is not None:
                 seen.setdefault(status, set()).add(str(example["detail"]))
-    assert {"400", "401", "404", "409", "413", "415", "422", "503"} <= set(seen)
+    assert {"400", "401", "404", "409", "413", "415", "422", "503", "507"} <= set(seen)
     # No example is shared between two statuses.
     owners: dict[str, str] = {}
     for status, details in seen.items():
@@ -152,6 +160,28 @@ def test_the_documented_examples_are_the_real_answers(docs_client: TestClient) -
     assert bad.json() == example("/train", "post", 422)
     assert example("/predict", "post", 422)["detail"][0]["loc"] == ["body", "file"]
     assert docs_client.post("/predict", files={"other": ("x", b"1")}).json()["detail"][0]["loc"] == ["body", "file"]
+
+
+def test_the_registry_examples_are_the_real_answers(docs_client: TestClient) -> None:
+    schema = docs_client.get("/openapi.json").json()
+
+    def detail(path: str, method: str, status: int) -> str:
+        response = schema["paths"][path][method]["responses"][str(status)]
+        return str(response["content"]["application/json"]["example"]["detail"])
+
+    documented = detail("/models/{model_id}", "get", 404)
+    model_id = documented.split("'")[1]
+    assert docs_client.get(f"/models/{model_id}").json()["detail"] == documented
+    assert docs_client.post(f"/models/{model_id}/activate", headers=AUTH).json()["detail"] == documented
+    live = docs_client.get("/model").json()["id"]
+    refused = docs_client.delete(f"/models/{live}", headers=AUTH)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == detail("/models/{model_id}", "delete", 409).replace(model_id, live)
+    # The other documented answers have the shape of the service's messages.
+    assert detail("/models/{model_id}/activate", "post", 409).startswith(f"model {model_id} cannot be loaded")
+    assert detail("/train", "post", 503).startswith("the job database is unavailable: ")
+    assert detail("/models", "get", 503) == detail("/train", "post", 503)
+    assert detail("/train", "post", 507).startswith("cannot start a training job: ")
 
 
 def test_docs_and_redoc_load_only_local_assets(docs_client: TestClient) -> None:

@@ -100,7 +100,7 @@ def test_reading_is_open_but_cancel_needs_the_token(client: TestClient) -> None:
     assert client.delete("/train/no-such-job").status_code == 401
 
 
-def test_without_a_configured_token_one_is_generated_into_a_private_file(tmp_path: Path) -> None:
+def test_without_a_configured_token_one_is_generated_once_into_a_private_file(tmp_path: Path) -> None:
     state = tmp_path / "state"
     with TestClient(create_app(job_settings(state, admin_token=None))) as client:
         token_file = state / TOKEN_FILE
@@ -110,5 +110,8 @@ def test_without_a_configured_token_one_is_generated_into_a_private_file(tmp_pat
         # Accepted (the unknown job is then a 404), unlike any other token.
         assert client.delete("/train/none", headers={"Authorization": f"Bearer {token}"}).status_code == 404
         assert client.delete("/train/none", headers=AUTH).status_code == 401
-    with TestClient(create_app(job_settings(state, admin_token=None))):
-        assert token_file.read_text().strip() != token  # a new one each start: an old copy stops working
+    with TestClient(create_app(job_settings(state, admin_token=None))) as restarted:
+        # Kept across restarts: clients that read it once go on working.
+        assert token_file.read_text().strip() == token
+        assert restarted.delete("/train/none", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+        assert restarted.delete("/train/none", headers=AUTH).status_code == 401

@@ -22,8 +22,9 @@ from app.jobs.auth import TOKEN_FILE
 from app.jobs.locks import join_server
 from app.jobs.manager import JobManager
 from app.jobs.schemas import TrainCreate
-from app.jobs.store import JobStore
 from app.main import create_app
+from app.storage.database import sqlite_url
+from app.storage.jobs import SqlJobStore
 from bench.local import process_alive
 from tests.api.train_helpers import (
     AUTH,
@@ -36,6 +37,7 @@ from tests.api.train_helpers import (
     start,
     wait_for,
 )
+from tests.backends import opened_database
 
 
 @pytest.fixture
@@ -206,17 +208,18 @@ def test_a_new_leader_fails_what_the_dead_one_ran_and_starts_what_it_had_not(tmp
     survivor, first = join_server(state)  # another process of the server, still alive
     assert first
     survivor.shared()
-    store = JobStore(state / "jobs.sqlite3")
+    database = opened_database(sqlite_url(state / "jobs.sqlite3"))
+    store = SqlJobStore(database)
     request = TrainCreate(**{**QUICK_JOB, "epochs": 1}).resolve()
     store.create("crashed", request, "mlp-crashed")
-    claimed = store.claim_next()
+    claimed = store.claim_next("dead-leader")
     assert claimed is not None
     store.mark_running("crashed")
     store.create("waiting", request, "mlp-waiting")
     partial = state / "models" / "mlp-crashed.safetensors"
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"half-written")
-    store.close()
+    database.close()
     try:
         with TestClient(create_app(job_settings(state))) as client:
             assert manager(client).leader

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.core.config import PROJECT_ROOT
-from app.jobs.store import LEADER_LOST
+from app.jobs.ports import LEADER_LOST
 from bench.local import children_of, free_port, process_alive
 from tests.api.train_helpers import AUTH, DATA_DIR, LONG_JOB, OLD_MODEL, TOKEN, finished, wait_gone
 
@@ -86,6 +86,7 @@ def two_workers(tmp_path: Path) -> Iterator[Server]:
         "DIGITS_DATA_DIR": str(DATA_DIR),
         "DIGITS_STATE_DIR": str(state),
         "DIGITS_ADMIN_TOKEN": TOKEN,
+        "DIGITS_ACTIVATION_TOLERANCE": "100",  # a 1,000-image model may replace the committed one
     }
     with log_path.open("wb") as log:
         # A session of its own, so that a failing test can still stop every worker it started.

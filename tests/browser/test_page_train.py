@@ -22,7 +22,14 @@ def page(browser: Any, server: LiveServer) -> Iterator[Any]:
 
 
 def fill_form(
-    page: Any, token: str, arch: str, epochs: int, train_limit: int | None, activate: bool, learning_rate: str = ""
+    page: Any,
+    token: str,
+    arch: str,
+    epochs: int,
+    train_limit: int | None,
+    activate: bool,
+    learning_rate: str = "",
+    force: bool = False,
 ) -> None:
     page.fill("#train-token", token)
     page.select_option("#arch", arch)
@@ -30,6 +37,7 @@ def fill_form(
     page.fill("#learning_rate", learning_rate)
     page.fill("#train_limit", "" if train_limit is None else str(train_limit))
     page.set_checked("#activate", activate)
+    page.set_checked("#force_activate", force)
 
 
 def test_a_wrong_token_shows_the_401_message(page: Any, server: LiveServer) -> None:
@@ -56,7 +64,8 @@ def test_a_small_job_is_followed_live_until_it_succeeds(page: Any, server: LiveS
                      { attributes: true, attributeFilter: ["data-points"], attributeOldValue: true });
         }"""
     )
-    fill_form(page, BROWSER_TOKEN, "mlp", 2, 1000, True, learning_rate="0.005")
+    # Forced: a 1,000-image mlp is far below the served cnn, so the quality gate would hold it back.
+    fill_form(page, BROWSER_TOKEN, "mlp", 2, 1000, True, learning_rate="0.005", force=True)
     page.click("#train-start")
     page.wait_for_selector('#job-progress[data-status="succeeded"]', timeout=JOB_TIMEOUT_MS)
     # The token stays in this tab's sessionStorage, nowhere else.
@@ -80,6 +89,23 @@ def test_a_small_job_is_followed_live_until_it_succeeds(page: Any, server: LiveS
     page.wait_for_timeout(200)  # the charts follow the width
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(page, "train-375")
+    problems.assert_clean()
+
+
+def test_a_model_the_quality_gate_holds_back_says_why_and_the_served_one_stays(page: Any, server: LiveServer) -> None:
+    problems = watch(page)
+    goto(page, server.url, "train")
+    page.wait_for_selector("#serving:has-text('Serving')")
+    serving = page.inner_text("#serving")
+    # A hundred images and a tiny learning rate: far below whichever model is served.
+    fill_form(page, BROWSER_TOKEN, "mlp", 1, 100, True, learning_rate="0.00001")
+    page.click("#train-start")
+    page.wait_for_selector('#job-progress[data-status="succeeded"]', timeout=JOB_TIMEOUT_MS)
+    text = page.inner_text("#job-progress")
+    assert "not activated: test accuracy" in text, text
+    assert "DIGITS_ACTIVATION_TOLERANCE" in text
+    assert "now serving" not in text
+    assert page.inner_text("#serving") == serving
     problems.assert_clean()
 
 

@@ -116,7 +116,10 @@ def test_train_iterate_epochs_wait_and_cancel(client: Client) -> None:
     assert final.history == epochs
     assert final.model_id is not None
 
-    long = client.train(arch="mlp", epochs=100, learning_rate=1e-3, activate=False)
+    assert final.activation_note == "not activated: the request set activate=false"
+
+    long = client.train(arch="mlp", epochs=100, learning_rate=1e-3, activate=False, force_activate=True)
+    assert long.last.request["force_activate"] is True
     cancelled = long.cancel()
     assert cancelled.status in ("cancelled", "running")  # 202 while it stops
     assert long.wait(timeout=60).status == "cancelled"
@@ -202,6 +205,7 @@ def test_cli_train_watch(server: LiveServer, monkeypatch: pytest.MonkeyPatch, tm
     assert lines[2].startswith("epoch 2/2 train_loss=")
     assert " succeeded: model mlp-" in lines[3]
     assert lines[3].endswith("(not activated)")
+    assert lines[4] == "  not activated: the request set activate=false"
 
 
 def test_python_dash_m_runs_the_command(server: LiveServer) -> None:

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from tests.live import live_server
+from training.artifacts import read_metadata
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 TOKEN = "schemathesis-admin-token"
 EXAMPLES_PER_OPERATION = 25
+
+
+def test_the_fuzzers_model_ids_are_the_committed_models() -> None:
+    config = tomllib.loads(CONFIG.read_text())
+    committed = {read_metadata(path)["id"] for path in MODELS.glob("*.safetensors")}
+    assert set(config["dictionaries"]["model-ids"]["values"]) == committed
 
 
 def test_the_whole_schema_holds_under_fuzzing(tmp_path: Path) -> None:

@@ -3,11 +3,11 @@
 Each Deployment's container spec is turned into `docker run` options the way the kubelet would apply
 it: its user, a read-only root filesystem with a fresh 0777 directory for every emptyDir, no capabilities, no
 privilege escalation, its memory and CPU limits, its environment (the Secrets replaced by test
-values), MNIST bind-mounted read-only where the trainer's volume goes. The server must start within
-its startup probe's budget, pass its probes and predict; the trainer must also run a training job,
-which writes its database, artifact and plot under that read-only root.
-
-Without a database URL this runs the embedded backend: PostgreSQL is issue 10's own tests.
+values, DIGITS_DATABASE_URL a new PostgreSQL database both pods share, as in the cluster), MNIST
+bind-mounted read-only where the trainer's volume goes. The server must start within its startup
+probe's budget, pass its probes and predict; the trainer must also run a training job, which writes its
+artifact and plot under that read-only root and its model into the database, and the serving pod must
+then serve that model.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from bench.local import free_port
+from tests.backends import postgres_url
 from tests.conftest import DATA_DIR, png_bytes
 from tests.deploy.test_manifests import container, server, trainer
 from tests.docker import test_image
@@ -43,7 +44,7 @@ def memory_option(quantity: str) -> str:
     return f"{match[1]}{'m' if match[2] == 'Mi' else 'g'}"
 
 
-def run_options(deployment: dict[str, Any], port: int, scratch: Path) -> list[str]:
+def run_options(deployment: dict[str, Any], port: int, scratch: Path, database_url: str) -> list[str]:
     """`docker run` options that give the container what the pod spec gives it (emptyDirs under SCRATCH)."""
     pod = deployment["spec"]["template"]["spec"]
     spec = container(deployment)
@@ -74,6 +75,8 @@ def run_options(deployment: dict[str, Any], port: int, scratch: Path) -> list[st
             options += ["--env", f"{variable['name']}={variable['value']}"]
         elif variable["name"] == "DIGITS_ADMIN_TOKEN":
             options += ["--env", f"DIGITS_ADMIN_TOKEN={TOKEN}"]
+        elif variable["name"] == "DIGITS_DATABASE_URL":  # host networking: the test's PostgreSQL is local
+            options += ["--env", f"DIGITS_DATABASE_URL={database_url}"]
     # Host networking here: the pod's port 8000 becomes a free one.
     return [*options, "--env", f"PORT={port}"]
 
@@ -85,11 +88,10 @@ class Pod:
     spec: dict[str, Any]
 
 
-def start(docker: str, image: str, deployment: dict[str, Any], scratch: Path) -> Iterator[Pod]:
+def start(docker: str, image: str, deployment: dict[str, Any], scratch: Path, database_url: str) -> Iterator[Pod]:
     port = free_port()
-    container_id = test_image._check(
-        test_image._run(docker, "run", "--detach", *run_options(deployment, port, scratch), image), "docker run"
-    )
+    options = run_options(deployment, port, scratch, database_url)
+    container_id = test_image._check(test_image._run(docker, "run", "--detach", *options, image), "docker run")
     spec = container(deployment)
     startup = spec["startupProbe"]
     budget = startup["periodSeconds"] * startup["failureThreshold"]
@@ -115,13 +117,19 @@ def start(docker: str, image: str, deployment: dict[str, Any], scratch: Path) ->
 
 
 @pytest.fixture(scope="module")
-def server_pod(docker: str, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
-    yield from start(docker, image, server(), tmp_path_factory.mktemp("server-pod"))
+def database_url() -> Iterator[str]:
+    with postgres_url() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def trainer_pod(docker: str, image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
-    yield from start(docker, image, trainer(), tmp_path_factory.mktemp("trainer-pod"))
+def server_pod(docker: str, image: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
+    yield from start(docker, image, server(), tmp_path_factory.mktemp("server-pod"), database_url)
+
+
+@pytest.fixture(scope="module")
+def trainer_pod(docker: str, image: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
+    yield from start(docker, image, trainer(), tmp_path_factory.mktemp("trainer-pod"), database_url)
 
 
 def logs(docker: str, pod: Pod) -> str:
@@ -154,9 +162,12 @@ def test_a_serving_pod_starts_passes_its_probes_and_predicts(
     assert_nothing_failed_to_write(docker, server_pod)
 
 
-def test_the_trainer_pod_trains_and_serves_the_new_model(docker: str, trainer_pod: Pod) -> None:
+def test_the_trainer_pod_trains_and_the_serving_pod_serves_the_new_model(
+    docker: str, trainer_pod: Pod, server_pod: Pod
+) -> None:
     assert_probes_pass(trainer_pod)
-    request = {"arch": "mlp", "epochs": 1, "train_limit": 2000, "activate": True}
+    # Forced past the quality gate: a 2,000-image mlp is below the committed cnn.
+    request = {"arch": "mlp", "epochs": 1, "train_limit": 2000, "activate": True, "force_activate": True}
     headers = {"Authorization": f"Bearer {TOKEN}"}
     started = httpx.post(f"{trainer_pod.url}/train", json=request, headers=headers, timeout=30)
     assert started.status_code == 202, started.text
@@ -173,3 +184,9 @@ def test_the_trainer_pod_trains_and_serves_the_new_model(docker: str, trainer_po
     ready = httpx.get(f"{trainer_pod.url}/ready", timeout=10).json()
     assert ready["model"] == job["model_id"]
     assert_nothing_failed_to_write(docker, trainer_pod)
+    # The serving pod shares nothing with the trainer but the database.
+    assert httpx.get(f"{server_pod.url}/train/{job['id']}", timeout=10).json()["status"] == "succeeded"
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{server_pod.url}/ready", timeout=10).json()["model"] != job["model_id"]:
+        assert time.monotonic() < deadline, "the serving pod did not follow the activation"
+        time.sleep(0.2)

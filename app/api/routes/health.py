@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.api.deps import ModelDep
 from app.api.errors import error_responses
@@ -20,6 +20,7 @@ def health() -> HealthPublic:
 
 
 @router.get("/ready", summary="Readiness: a model is loaded", responses=error_responses(503))
-def ready(loaded: ModelDep) -> ReadyPublic:
-    """200 once a model is loaded, 503 before."""
-    return ReadyPublic(status="ready", model=loaded.id, pid=os.getpid())
+def ready(loaded: ModelDep, request: Request) -> ReadyPublic:
+    """200 once a model is loaded, 503 before. `degraded` names parts that are down (predictions still work)."""
+    degraded: dict[str, str] = request.app.state.degraded
+    return ReadyPublic(status="degraded" if degraded else "ready", model=loaded.id, pid=os.getpid(), degraded=degraded)

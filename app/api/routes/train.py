@@ -5,31 +5,23 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.api.errors import error_responses
-from app.jobs.auth import require_admin
+from app.api.events import job_events
+from app.api.jobs_deps import ADMIN, NO_ROOM, UNAVAILABLE, JobsDep
 from app.jobs.errors import JobConflictError, JobFinishedError, JobNotFoundError
-from app.jobs.events import job_events
 from app.jobs.manager import JobManager
+from app.jobs.ports import JobRecord
+from app.jobs.preflight import NoRoomError
 from app.jobs.progress import progress_path
 from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
-from app.jobs.store import JobRecord
 from app.schemas import EpochPublic, ErrorPublic
 from training.loop import EpochMetrics
 from training.plots import render_history_png
 
-router = APIRouter(prefix="/train", tags=["train"])
-
-
-def get_jobs(request: Request) -> JobManager:
-    jobs: JobManager = request.app.state.jobs
-    return jobs
-
-
-JobsDep = Annotated[JobManager, Depends(get_jobs)]
-ADMIN = [Depends(require_admin)]
+router = APIRouter(prefix="/train", tags=["train"], responses=UNAVAILABLE)
 _BUSY = "c217c11568cf49539b5169586e6f2667"
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {
@@ -81,15 +73,16 @@ def to_public(record: JobRecord) -> JobPublic:
         model_id=record.model_id if record.status == "succeeded" else None,
         test_accuracy=record.test_accuracy,
         activated=record.activated,
+        activation_note=record.activation_note,
         error=record.error,
     )
 
 
 def find(jobs: JobManager, job_id: str) -> JobRecord:
-    record = jobs.store.get(job_id)
-    if record is None:
-        raise HTTPException(404, f"no training job {job_id!r}; GET /train lists them")
-    return record
+    try:
+        return jobs.get(job_id)
+    except JobNotFoundError:
+        raise HTTPException(404, f"no training job {job_id!r}; GET /train lists them") from None
 
 
 @router.post(
@@ -98,7 +91,7 @@ def find(jobs: JobManager, job_id: str) -> JobRecord:
     response_model=JobPublic,
     dependencies=ADMIN,
     summary="Start a training job",
-    responses={**error_responses(401, 422, e422=_BAD_EPOCHS), **CONFLICT, **NOT_JSON},
+    responses={**error_responses(401, 422, e422=_BAD_EPOCHS), **CONFLICT, **NOT_JSON, **NO_ROOM},
 )
 def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic | JSONResponse:
     """Train in a separate process; follow it at `status_url` or `status_url + /events`. One job at a time."""
@@ -107,6 +100,8 @@ def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic
     except JobConflictError as exc:
         conflict = ConflictPublic(detail=f"{exc}; wait for it or cancel it", running_job_id=exc.running_id)
         return JSONResponse(conflict.model_dump(), status_code=409)
+    except NoRoomError as exc:
+        raise HTTPException(507, f"cannot start a training job: {exc}") from None
     public = to_public(record)
     response.headers["Location"] = public.status_url
     return public
@@ -115,7 +110,7 @@ def start_job(body: TrainCreate, response: Response, jobs: JobsDep) -> JobPublic
 @router.get("", summary="List training jobs")
 def list_jobs(jobs: JobsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JobListPublic:
     """Jobs, newest first, each with its request, history and outcome."""
-    return JobListPublic(jobs=[to_public(record) for record in jobs.store.recent(limit)])
+    return JobListPublic(jobs=[to_public(record) for record in jobs.recent(limit)])
 
 
 @router.get("/{job_id}", summary="A training job's status and history", responses=error_responses(404))
@@ -178,7 +173,7 @@ async def job_event_stream(
     """`epoch` events (past ones first, id = epoch number) as epochs end, then one `end` event with the job.
 
     While an epoch runs, `progress` events (`epoch`, `batch`, `batches`, `total_epochs`; no id) report
-    the batches done, about twice a second.
+    the batches done, about twice a second (on a replica other than the trainer: at each of its heartbeats).
 
     A server shutdown ends the stream early with a `shutdown` event.
     """

@@ -72,9 +72,9 @@ export function setupModels(onModelChanged) {
     });
     const download = document.createElement("a");
     download.href = api.weightsUrl(model.id);
-    download.download = `${model.id}.safetensors`;
+    download.download = `${model.id}.zip`; // the weights and their JSON sidecar, as GET /models/{id}/weights answers
     download.textContent = "Download";
-    download.setAttribute("aria-label", `Download the weights of ${model.id}`);
+    download.setAttribute("aria-label", `Download model ${model.id} (weights and metadata, zip)`);
     actions.append(activate, " ", download);
     tr.append(name, ...cells, actions);
     return tr;

@@ -94,7 +94,8 @@ export function setupTrain(onModelChanged) {
     let text = `${job.status} · epoch ${job.current_epoch} of ${job.total_epochs}`;
     if (job.status === "succeeded") {
       text += ` · test accuracy ${percent(job.test_accuracy)} · model ${job.model_id}`;
-      text += job.activated ? " (now serving)" : "";
+      // Why it is not served: the request, or the quality gate (DIGITS_ACTIVATION_TOLERANCE).
+      text += job.activated ? " (now serving)" : job.activation_note ? ` · ${job.activation_note}` : "";
     }
     if (job.error) text += ` · ${job.error}`;
     progress.textContent = text;
@@ -200,6 +201,7 @@ export function setupTrain(onModelChanged) {
       seed: numberField("seed") ?? 0,
       train_limit: numberField("train_limit"),
       activate: form.elements.activate.checked,
+      force_activate: form.elements.activate.checked && form.elements.force_activate.checked,
     };
     const button = document.getElementById("train-start");
     button.disabled = true;

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from app.jobs.ports import JobRecord, JobStore
 from app.jobs.progress import read_progress
 from app.jobs.schemas import JobStatus
-from app.jobs.store import JobRecord, JobStore
 
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then keeps proxies from closing a quiet stream
@@ -29,9 +29,13 @@ SHUTDOWN = json.dumps({"detail": "the server is shutting down; a running job wil
 
 
 def _read(store: JobStore, job_id: str, progress_file: Path | None) -> tuple[JobRecord | None, dict[str, Any] | None]:
+    """The job, and its progress: from the training process's file where this process can read it (fresh,
+    about twice a second), else as of the trainer's last heartbeat (another machine's job)."""
     record = store.get(job_id)
-    running = record is not None and record.status == JobStatus.RUNNING
-    return record, read_progress(progress_file) if running and progress_file is not None else None
+    if record is None or record.status != JobStatus.RUNNING:
+        return record, None
+    progress = read_progress(progress_file) if progress_file is not None else None
+    return record, progress if progress is not None else record.progress
 
 
 async def job_events(
