@@ -33,6 +33,8 @@ $(SERVE_VENV)/.installed: pyproject.toml constraints.txt
 		|| $(SPY) -m pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) "torch==$(SERVE_TORCH)+cpu" \
 		|| $(SPY) -m pip install --quiet --no-deps "torch==$(SERVE_TORCH)"
 	$(SPY) -m pip install --quiet -c $(SERVE_VENV)/constraints.txt -r $(SERVE_VENV)/requirements.txt
+	# The project itself, so that .venv-serve/bin/digits (the client command) is there too.
+	$(SPY) -m pip install --quiet --no-deps -e .
 	$(SPY) -m pip check
 	touch $@
 

@@ -206,7 +206,9 @@ def _train_small_job(url: str, token: str) -> str:
     pytest.fail(f"job {job_id} did not finish within 180 s")
 
 
-def test_a_root_owned_bind_mount_keeps_jobs_across_a_restart(docker: str, image: str, tmp_path: Path) -> None:
+def test_a_root_owned_bind_mount_keeps_jobs_and_the_live_model_across_a_restart(
+    docker: str, image: str, tmp_path: Path
+) -> None:
     """The README's run command with a host directory on the state path, as root made it (mode 0755)."""
     state = tmp_path / "state"
     state.mkdir(mode=0o755)
@@ -227,12 +229,23 @@ def test_a_root_owned_bind_mount_keeps_jobs_across_a_restart(docker: str, image:
         token = _check(_run(docker, "exec", container_id, "cat", f"{SOURCE_DIR}/state/admin-token"), "reading token")
         assert token == (state / "admin-token").read_text().strip()
         job_id = _train_small_job(url, token)
+        trained = httpx.get(f"{url}/train/{job_id}", timeout=10).json()["model_id"]
+        assert trained is not None
+        # Serve the trained model through the registry, as a user rolling forward would.
+        activate = httpx.post(
+            f"{url}/models/{trained}/activate", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        assert activate.status_code == 200, activate.text
+        assert httpx.get(f"{url}/model", timeout=10).json()["id"] == trained
         _check(_run(docker, "restart", "--time", "20", container_id, timeout=90), "docker restart")
         _wait_until_up(docker, container_id, url)
         job = httpx.get(f"{url}/train/{job_id}", timeout=10).json()
         assert job["status"] == "succeeded"
         assert len(job["history"]) == 1
-        assert job["model_id"] is not None
+        assert job["model_id"] == trained
+        # The restart serves what was last activated, with the same token as before.
+        assert httpx.get(f"{url}/model", timeout=10).json()["id"] == trained
+        assert (state / "admin-token").read_text().strip() == token
         assert (state / "jobs.sqlite3").is_file()
         files = {"file": ("seven.png", (REPO / "scripts" / "samples" / "digit-7.png").read_bytes(), "image/png")}
         assert httpx.post(f"{url}/predict", files=files, timeout=30).json()["digit"] == 7
