@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from app.api.middleware import CLIENT_GONE
+from app.core.config import Settings
 from app.schemas import ErrorPublic
 
 log = logging.getLogger("app.errors")
@@ -35,7 +36,7 @@ EXAMPLES: dict[int, Any] = {
     401: "missing bearer token: send Authorization: Bearer <token>",
     404: "no training job 'c217c11568cf49539b5169586e6f2667'; GET /train lists them",
     409: "job c217c11568cf49539b5169586e6f2667 already finished (succeeded); nothing to cancel",
-    413: "request body larger than the limit of 16777216 bytes",
+    413: f"request body larger than the limit of {Settings.model_fields['max_upload_bytes'].default} bytes",
     415: "unsupported content type 'text/plain': send multipart/form-data or an image body",
     422: [
         {

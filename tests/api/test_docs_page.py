@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core.config import Settings
 from app.main import create_app
 from tests.api.train_helpers import AUTH, job_settings
 from tests.conftest import SERVED_MODEL
@@ -160,6 +161,11 @@ def test_the_documented_examples_are_the_real_answers(docs_client: TestClient) -
     assert bad.json() == example("/train", "post", 422)
     assert example("/predict", "post", 422)["detail"][0]["loc"] == ["body", "file"]
     assert docs_client.post("/predict", files={"other": ("x", b"1")}).json()["detail"][0]["loc"] == ["body", "file"]
+    limit = docs_client.app.state.settings.max_upload_bytes  # type: ignore[attr-defined]
+    assert limit == Settings.model_fields["max_upload_bytes"].default  # the documented answer is the default's
+    too_big = docs_client.post("/predict", content=b"\0" * (limit + 1), headers={"content-type": "image/png"})
+    assert too_big.status_code == 413
+    assert too_big.json() == example("/predict", "post", 413)
 
 
 def test_the_registry_examples_are_the_real_answers(docs_client: TestClient) -> None:
