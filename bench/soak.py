@@ -21,7 +21,6 @@ import io
 import itertools
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import numpy as np
 from PIL import Image
 
 from bench.local import descendants, free_port
+from bench.throughput import rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("bench.soak")
@@ -127,13 +127,9 @@ class Window:
     abandoned: int = 0
 
 
-def rss_mib(pid: int) -> float:
-    total = 0.0
-    for process in descendants(pid):
-        status = Path(f"/proc/{process}/status")
-        match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text()) if status.exists() else None
-        total += int(match.group(1)) / 1024 if match else 0.0
-    return total
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of the server and every process below it, together."""
+    return sum(rss_mib(process) for process in descendants(pid))
 
 
 async def declare_too_large(port: int) -> int:
@@ -193,7 +189,7 @@ async def soak(port: int, pid: int, args: argparse.Namespace) -> int:
         window = [Window()]
         warm_deadline = time.monotonic() + args.warmup
         await asyncio.gather(*(client_loop(client, port, mix, i, warm_deadline, window) for i in range(8)))
-        rss_start = rss_mib(pid)
+        rss_start = tree_rss_mib(pid)
         log.info(
             "after %ds warm-up: rss %.0f MiB; %d clients for %ds",
             args.warmup,
@@ -219,12 +215,12 @@ async def soak(port: int, pid: int, args: argparse.Namespace) -> int:
             await asyncio.sleep(min(args.interval, remaining))
             current, window[0] = window[0], Window()
             elapsed = round(args.duration - max(0.0, deadline - time.monotonic()))
-            report(f"t={elapsed:>4}s", current, args.interval, rss_mib(pid))
+            report(f"t={elapsed:>4}s", current, args.interval, tree_rss_mib(pid))
             take(current)
         await asyncio.gather(*tasks)
         take(window[0])  # requests that were in flight at the deadline
     await asyncio.sleep(2)  # let the server finish what it was given
-    rss_end = rss_mib(pid)
+    rss_end = tree_rss_mib(pid)
     report("total  ", totals, args.duration, rss_end)
     growth = 100 * (rss_end - rss_start) / rss_start
     unexpected = sum(totals.unexpected.values())
