@@ -17,7 +17,7 @@ from app.core.config import PROJECT_ROOT, Settings
 from app.main import create_app
 from app.storage.database import Database
 from tests.backends import BACKENDS, backend_url, opened
-from training.artifacts import CLASSES, save_artifact
+from training.artifacts import CLASSES, CLASSES_WITH_REJECT, save_artifact
 from training.config import MODEL_KWARGS
 from training.mnist import MnistSplit, load_split
 from training.models import build_model
@@ -40,15 +40,19 @@ def png_bytes(pixels: NDArray[np.uint8], mode: str = "L", fmt: str = "PNG") -> b
     return buffer.getvalue()
 
 
-def write_tiny_artifact(path: Path, arch: str = "mlp", seed: int = 0) -> Path:
-    """A seeded, untrained model in the real artifact format: cheap and exact."""
+def write_tiny_artifact(path: Path, arch: str = "mlp", seed: int = 0, rejects: bool = False) -> Path:
+    """A seeded, untrained model in the real artifact format: cheap and exact.
+
+    REJECTS: with the eleventh, not-a-digit output.
+    """
     torch.manual_seed(seed)
-    model = build_model(arch, MODEL_KWARGS[arch]).eval()
+    kwargs = {**MODEL_KWARGS[arch], "classes": 11 if rejects else 10}
+    model = build_model(arch, kwargs).eval()
     metadata = {
         "id": f"tiny-{arch}-{seed}",
-        "architecture": {"name": arch, "kwargs": MODEL_KWARGS[arch]},
+        "architecture": {"name": arch, "kwargs": kwargs},
         "preprocessing": REFERENCE.to_dict(),
-        "classes": CLASSES,
+        "classes": CLASSES_WITH_REJECT if rejects else CLASSES,
         "hyperparameters": {},
         "seed": seed,
         "history": [],

@@ -19,13 +19,17 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 from torch import nn
 
-from training.calibration import Calibration, CalibrationError, energy
+from training.calibration import Calibration, CalibrationError, energy, not_a_digit_log_odds
 from training.models import build_model
 from training.preprocessing import Normalization
 
 FORMAT = "digit-service/model"
 FORMAT_VERSION = 1
 CLASSES = [str(digit) for digit in range(10)]
+# A model may learn an eleventh class for everything that is not a digit (issue 9): trained on
+# generated non-digits, it refuses them by itself instead of through an energy threshold.
+NOT_A_DIGIT = "not a digit"
+CLASSES_WITH_REJECT = [*CLASSES, NOT_A_DIGIT]
 
 
 class ArtifactError(ValueError):
@@ -42,6 +46,11 @@ class LoadedModel:
     @property
     def id(self) -> str:
         return str(self.metadata["id"])
+
+    @property
+    def rejects(self) -> bool:
+        """Whether the network has the not-a-digit class (else refusal comes from the energy score)."""
+        return len(self.metadata["classes"]) == len(CLASSES_WITH_REJECT)
 
 
 def metadata_path(weights_path: Path) -> Path:
@@ -103,8 +112,12 @@ def check_metadata(metadata: Any, origin: str) -> dict[str, Any]:
     for key in ("id", "architecture", "preprocessing", "classes", "weights_sha256"):
         if key not in metadata:
             raise ArtifactError(f"{origin}: metadata lacks {key!r}")
-    if metadata["classes"] != CLASSES:
+    if metadata["classes"] not in (CLASSES, CLASSES_WITH_REJECT):
         raise ArtifactError(f"{origin}: unexpected classes {metadata['classes']!r}")
+    arch = metadata["architecture"]
+    outputs = arch.get("kwargs", {}).get("classes", len(CLASSES)) if isinstance(arch, dict) else None
+    if isinstance(arch, dict) and isinstance(arch.get("kwargs", {}), dict) and outputs != len(metadata["classes"]):
+        raise ArtifactError(f"{origin}: the network has {outputs!r} outputs for {len(metadata['classes'])} classes")
     return metadata
 
 
@@ -166,22 +179,34 @@ def rewrite_metadata(weights_path: Path, changes: dict[str, Any]) -> dict[str, A
 class Scores:
     """The model's answer for a batch: calibrated probabilities and which images it refuses."""
 
-    logits: torch.Tensor  # (N, 10), as the network computed them
+    logits: torch.Tensor  # (N, 10): the digits' logits, as the network computed them
     probabilities: torch.Tensor  # (N, 10), softmax of logits / T
     energy: torch.Tensor  # (N,), -logsumexp(logits / T)
-    refused: torch.Tensor  # (N,) bool: energy above the artifact's threshold ("not a digit")
+    refusal: torch.Tensor  # (N,): what the threshold is compared with (see refusal_threshold)
+    refusal_threshold: float | None  # None: nothing is refused
+    refused: torch.Tensor  # (N,) bool: refusal above its threshold ("not a digit")
 
 
 def score_batch(loaded: LoadedModel, batch: torch.Tensor) -> Scores:
-    """Run a normalised (N, 1, 28, 28) batch: the one place logits become answers (serving and evaluation)."""
+    """Run a normalised (N, 1, 28, 28) batch: the one place logits become answers (serving and evaluation).
+
+    A model with the not-a-digit class refuses an image when that class's log-odds against all the
+    digits exceed the calibrated threshold (0, an even bet, when none is recorded); any other model
+    refuses on the energy score.
+    """
     calibration = loaded.calibration
     with torch.inference_mode():
-        logits = loaded.model(batch)
+        outputs = loaded.model(batch)
+        logits = outputs[:, : len(CLASSES)]
         probabilities = torch.softmax(logits / calibration.temperature, dim=1)
         energies = energy(logits, calibration.temperature)
-    threshold = calibration.energy_threshold
-    refused = energies > threshold if threshold is not None else torch.zeros(len(energies), dtype=torch.bool)
-    return Scores(logits, probabilities, energies, refused)
+    if loaded.rejects:
+        refusal = not_a_digit_log_odds(outputs)
+        threshold: float | None = calibration.reject_threshold if calibration.reject_threshold is not None else 0.0
+    else:
+        refusal, threshold = energies, calibration.energy_threshold
+    refused = refusal > threshold if threshold is not None else torch.zeros(len(refusal), dtype=torch.bool)
+    return Scores(logits, probabilities, energies, refusal, threshold, refused)
 
 
 def predict_probabilities(loaded: LoadedModel, batch: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,15 @@ import torch
 from torch import nn
 
 from training import evalset
-from training.artifacts import ArtifactError, LoadedModel, load_artifact, rewrite_metadata, score_batch
-from training.calibration import VAL_SIZE, calibrate, energy, energy_threshold, expected_calibration_error
+from training.artifacts import ArtifactError, LoadedModel, load_artifact, rewrite_metadata
+from training.calibration import (
+    DIGITS,
+    VAL_SIZE,
+    calibrate,
+    expected_calibration_error,
+    refusal_scores,
+    threshold_refusing,
+)
 from training.mnist import MnistSplit, load_split
 from training.preprocessing import Normalization, normalize, prepare_pixels
 
@@ -53,15 +60,16 @@ def calibration_metadata(model: nn.Module, norm: Normalization, validation: Mnis
     return {**fitted.to_dict(), **report}
 
 
-def realworld_logits(loaded: LoadedModel, per_kind: int, data_dir: Path) -> torch.Tensor:
-    """Logits of the dev-split issue-9 digits that the framing answers (blanks have no logits)."""
+def realworld_outputs(loaded: LoadedModel, per_kind: int, data_dir: Path) -> torch.Tensor:
+    """The network's outputs for the dev-split issue-9 digits that the framing answers (blanks have none)."""
     frames = []
     for kind in evalset.KINDS:
         for sample in evalset.generate(kind, per_kind, split="dev", mnist_dir=data_dir):
             prepared = prepare_pixels(sample.image(), "auto")
             if not prepared.blank:
                 frames.append(prepared.pixels)
-    return score_batch(loaded, normalize(np.stack(frames), loaded.normalization)).logits
+    with torch.inference_mode():
+        return loaded.model(normalize(np.stack(frames), loaded.normalization))  # type: ignore[no-any-return]
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,28 +81,31 @@ def _run(args: argparse.Namespace) -> int:
         if hyper.get("validate_on_test") or hyper.get("val_size", VAL_SIZE) != VAL_SIZE:
             raise ArtifactError(f"{path}: not trained with the last {VAL_SIZE} training images held out")
         entry = calibration_metadata(loaded.model, loaded.normalization, validation)
+        key = "reject_threshold" if loaded.rejects else "energy_threshold"
         if args.realworld_per_kind:
-            dev = energy(realworld_logits(loaded, args.realworld_per_kind, args.data_dir), entry["temperature"])
-            dev_threshold = energy_threshold(dev.numpy(), REALWORLD_REFUSE_RATE)
+            outputs = realworld_outputs(loaded, args.realworld_per_kind, args.data_dir)
+            dev = refusal_scores(outputs, entry["temperature"])
+            dev_threshold = threshold_refusing(dev.numpy(), REALWORLD_REFUSE_RATE)
             entry |= {
-                "mnist_energy_threshold": entry["energy_threshold"],
-                "realworld_dev_energy_threshold": dev_threshold,
+                f"mnist_{key}": entry[key],
+                f"realworld_dev_{key}": dev_threshold,
                 "realworld_dev_images": len(dev),
-                "energy_threshold": max(entry["energy_threshold"], dev_threshold),
+                key: max(entry[key], dev_threshold),
             }
-            val_energy = energy(logits_of(loaded.model, validation, loaded.normalization), entry["temperature"])
-            entry["validation_refused"] = float((val_energy > entry["energy_threshold"]).double().mean())
-        logits = logits_of(loaded.model, test, loaded.normalization).double()
+            val_scores = refusal_scores(logits_of(loaded.model, validation, loaded.normalization), entry["temperature"])
+            entry["validation_refused"] = float((val_scores > entry[key]).double().mean())
+        logits = logits_of(loaded.model, test, loaded.normalization)[:, :DIGITS].double()
         labels = test.labels.astype(np.int64)
         test_before = expected_calibration_error(torch.softmax(logits, 1).numpy(), labels)
         test_after = expected_calibration_error(torch.softmax(logits / entry["temperature"], 1).numpy(), labels)
         entry |= {"test_ece_before": test_before, "test_ece_after": test_after}
         rewrite_metadata(path, {"calibration": entry})
         log.info(
-            "%s: T=%.4f energy_threshold=%.4f; ECE (15 bins) validation %.4f -> %.4f, MNIST test %.4f -> %.4f",
+            "%s: T=%.4f %s=%.4f; ECE (15 bins) validation %.4f -> %.4f, MNIST test %.4f -> %.4f",
             path,
             entry["temperature"],
-            entry["energy_threshold"],
+            key,
+            entry[key],
             entry["validation_ece_before"],
             entry["validation_ece_after"],
             test_before,

@@ -10,6 +10,9 @@ images, which the training loop holds out for validation (training.loop.split_tr
   tend to get lower logits all round, so higher energy; an image whose energy is above the threshold
   is answered "not a digit". The threshold is the energy that refuses at most REFUSE_RATE of the
   validation digits.
+- A model trained with an eleventh "not a digit" class refuses on that class's log-odds against all
+  the digits instead; its threshold is the larger of 0 (an even bet) and the log-odds that refuses
+  at most REFUSE_RATE of the validation digits.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch.nn.functional as F  # noqa: N812
 from numpy.typing import NDArray
 
 VAL_SIZE = 5000
+DIGITS = 10
 ECE_BINS = 15
 # At most this share of the validation digits is refused (the issue allows 0.2% of MNIST test).
 REFUSE_RATE = 0.002
@@ -40,6 +44,7 @@ class Calibration:
 
     temperature: float = 1.0
     energy_threshold: float | None = None
+    reject_threshold: float | None = None  # models with the not-a-digit class: log-odds threshold
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,21 +57,37 @@ class Calibration:
         if not isinstance(data, dict):
             raise CalibrationError(f"calibration must be an object, got {type(data).__name__}")
         temperature = data.get("temperature", 1.0)
-        threshold = data.get("energy_threshold")
         if isinstance(temperature, bool) or not isinstance(temperature, int | float):
             raise CalibrationError(f"invalid temperature {temperature!r}")
         if not (math.isfinite(temperature) and _T_RANGE[0] <= temperature <= _T_RANGE[1]):
             raise CalibrationError(f"temperature {temperature!r} outside {_T_RANGE}")
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold)
-        ):
-            raise CalibrationError(f"invalid energy_threshold {threshold!r}")
-        return cls(float(temperature), None if threshold is None else float(threshold))
+        return cls(float(temperature), _threshold(data, "energy_threshold"), _threshold(data, "reject_threshold"))
+
+
+def _threshold(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CalibrationError(f"invalid {key} {value!r}")
+    return float(value)
 
 
 def energy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Negative log-sum-exp of the tempered logits: higher means less like the training digits."""
     return -torch.logsumexp(logits / temperature, dim=1)
+
+
+def not_a_digit_log_odds(outputs: torch.Tensor) -> torch.Tensor:
+    """log P(not a digit) - log P(any digit) from a network with the eleventh class (no temperature:
+    T only reshapes the digits' probabilities among themselves)."""
+    return outputs[:, DIGITS] - torch.logsumexp(outputs[:, :DIGITS], dim=1)
+
+
+def refusal_scores(outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """What a refusal threshold is compared with: the not-a-digit log-odds when the network has that
+    class, else the energy of the tempered logits."""
+    return not_a_digit_log_odds(outputs) if outputs.shape[1] > DIGITS else energy(outputs, temperature)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -85,9 +106,10 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float(np.clip(math.exp(float(log_t.detach())), *_T_RANGE))
 
 
-def energy_threshold(energies: NDArray[np.float32], refuse_rate: float = REFUSE_RATE) -> float:
-    """The energy above which at most `refuse_rate` of these (in-distribution) energies lie."""
-    ordered = np.sort(energies.astype(np.float64))
+def threshold_refusing(scores: NDArray[np.float32], refuse_rate: float = REFUSE_RATE) -> float:
+    """The refusal score (energy, or not-a-digit log-odds) above which at most `refuse_rate` of these
+    in-distribution scores lie."""
+    ordered = np.sort(scores.astype(np.float64))
     keep = math.ceil(len(ordered) * (1 - refuse_rate))  # the keep-th lowest energy is still answered
     return float(ordered[min(len(ordered), max(1, keep)) - 1])
 
@@ -110,11 +132,18 @@ def expected_calibration_error(
     return float(total)
 
 
-def calibrate(logits: torch.Tensor, labels: torch.Tensor) -> tuple[Calibration, dict[str, Any]]:
-    """Fit T and the energy threshold on validation logits; also return the figures to record."""
+def calibrate(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[Calibration, dict[str, Any]]:
+    """Fit T and the refusal threshold on the network's outputs for validation digits; also return
+    the figures to record. With the not-a-digit class, its log-odds are thresholded instead of energy."""
+    logits = outputs[:, :DIGITS]
     temperature = fit_temperature(logits, labels)
-    energies = energy(logits.double(), temperature).float().numpy()
-    threshold = energy_threshold(energies)
+    scores = refusal_scores(outputs.double(), temperature).float().numpy()
+    threshold = threshold_refusing(scores)
+    if outputs.shape[1] > DIGITS:
+        threshold = max(0.0, threshold)
+        fitted = Calibration(temperature, reject_threshold=threshold)
+    else:
+        fitted = Calibration(temperature, energy_threshold=threshold)
     labels_np = labels.numpy()
     before = expected_calibration_error(torch.softmax(logits, 1).numpy(), labels_np)
     after = expected_calibration_error(torch.softmax(logits.double() / temperature, 1).numpy(), labels_np)
@@ -124,6 +153,6 @@ def calibrate(logits: torch.Tensor, labels: torch.Tensor) -> tuple[Calibration, 
         "validation_nll_after": float(F.cross_entropy(logits.double() / temperature, labels)),
         "validation_ece_before": before,
         "validation_ece_after": after,
-        "validation_refused": float(np.mean(energies > threshold)),
+        "validation_refused": float(np.mean(scores > threshold)),
     }
-    return Calibration(temperature, threshold), report
+    return fitted, report

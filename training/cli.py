@@ -50,6 +50,8 @@ def _train(args: argparse.Namespace) -> int:
         train_limit=args.train_limit,
         validate_on_test=args.validate_on_test or None,
         augment=args.augment or None,
+        rendered=args.rendered,
+        nondigits=args.nondigits,
         threads=args.threads,
     )
     if args.download:
@@ -98,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description="Train and evaluate MNIST models.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model and write its artifact")
-    train.add_argument("--arch", choices=["mlp", "cnn"], default="mlp")
+    train.add_argument("--arch", choices=["mlp", "cnn", "compact"], default="mlp")
     train.add_argument("--epochs", type=int, help="default: 15 (mlp), 8 (cnn)")
     train.add_argument("--lr", type=float, help="Adam learning rate; default: 1e-4 (mlp), 2e-3 (cnn)")
     train.add_argument("--batch-size", type=int, help="default: 100 (mlp), 128 (cnn)")
@@ -107,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-limit", type=int, metavar="N", help="train on the first N images only")
     train.add_argument("--validate-on-test", action="store_true", help="validate on the test split (tutorial)")
     train.add_argument("--augment", action="store_true", help="random shifts, rotations, scale, stroke width")
+    train.add_argument(
+        "--rendered", type=int, metavar="N", help="also train on N training digits drawn and framed as uploads are"
+    )
+    train.add_argument("--nondigits", type=int, metavar="N", help="and on N generated non-digits (an 11th class)")
     train.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     train.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     train.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir first (online)")

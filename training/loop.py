@@ -13,7 +13,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from training.augment import augment_batch
-from training.config import MODEL_KWARGS, TrainConfig
+from training.calibration import DIGITS
+from training.config import TrainConfig
 from training.mnist import MnistSplit
 from training.models import build_model
 from training.preprocessing import REFERENCE, Normalization, normalize
@@ -58,6 +59,9 @@ class Tensors:
     def from_split(cls, split: MnistSplit, norm: Normalization = REFERENCE) -> Tensors:
         return cls(normalize(split.images, norm), torch.from_numpy(split.labels.astype("int64")))
 
+    def __add__(self, other: Tensors) -> Tensors:
+        return Tensors(torch.cat([self.inputs, other.inputs]), torch.cat([self.labels, other.labels]))
+
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -97,7 +101,11 @@ def train_one_epoch(
 
 
 def evaluate(model: nn.Module, data: Tensors, batch_size: int = 1000) -> tuple[float, float]:
-    """(mean cross-entropy per sample, accuracy) without touching gradients."""
+    """(mean cross-entropy per sample, accuracy) without touching gradients.
+
+    Accuracy is of the digit read (the best of the ten digit outputs), as /predict answers it; a
+    not-a-digit output, where the network has one, only counts through the loss.
+    """
     model.eval()
     loss_sum, correct = 0.0, 0
     with torch.inference_mode():
@@ -105,7 +113,7 @@ def evaluate(model: nn.Module, data: Tensors, batch_size: int = 1000) -> tuple[f
             logits = model(data.inputs[start : start + batch_size])
             labels = data.labels[start : start + batch_size]
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-            correct += int((logits.argmax(dim=1) == labels).sum())
+            correct += int((logits[:, :DIGITS].argmax(dim=1) == labels).sum())
     return loss_sum / max(len(data), 1), correct / max(len(data), 1)
 
 
@@ -130,15 +138,22 @@ def fit(
     test: MnistSplit,
     on_epoch_end: EpochCallback | None = None,
     on_batch_end: BatchCallback | None = None,
+    extra: MnistSplit | None = None,
 ) -> TrainResult:
-    """Train a fresh seeded model and evaluate it on the test split."""
+    """Train a fresh seeded model and evaluate it on the test split.
+
+    EXTRA (framed renderings, non-digits labelled 10) joins the training images; validation and test
+    stay plain MNIST.
+    """
     torch.set_num_threads(max(1, config.threads))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     fit_split, val_split = split_train_val(train, config)
     fit_data, test_data = Tensors.from_split(fit_split), Tensors.from_split(test)
+    if extra is not None:
+        fit_data += Tensors.from_split(extra)
     val_data = Tensors.from_split(val_split) if val_split is not None else test_data
-    model = build_model(config.arch, MODEL_KWARGS[config.arch])
+    model = build_model(config.arch, config.model_kwargs())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = None
     if config.schedule == "cosine":

@@ -63,7 +63,52 @@ class CNN(nn.Module):
         return self.classifier(self.features(x))  # type: ignore[no-any-return]
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN}
+def _separable_block(fan_in: int, fan_out: int, stride: int) -> list[nn.Module]:
+    """A depthwise 3x3 (spatial, one filter per channel) then a pointwise 1x1 (mixing channels)."""
+    return [
+        nn.Conv2d(fan_in, fan_in, 3, stride=stride, padding=1, groups=fan_in, bias=False),
+        nn.BatchNorm2d(fan_in),
+        nn.ReLU(),
+        nn.Conv2d(fan_in, fan_out, 1, bias=False),
+        nn.BatchNorm2d(fan_out),
+        nn.ReLU(),
+    ]
+
+
+class Compact(nn.Module):
+    """About a tenth of the cnn's arithmetic for the same job: full resolution only for a thin stem.
+
+    A 3x3 stem at 28x28, a strided 3x3 down to 14x14, then depthwise-separable blocks (one at 14x14,
+    one strided to 7x7, one at 7x7) and global average pooling instead of a wide dense layer. Every
+    convolution is followed by batch norm, which serving folds into it (training.optimize).
+    """
+
+    def __init__(
+        self,
+        channels: tuple[int, int, int, int, int] | list[int] = (16, 24, 48, 96, 96),
+        dropout: float = 0.1,
+        classes: int = 10,
+    ) -> None:
+        super().__init__()
+        stem, down, mid, wide, last = channels
+        self.features = nn.Sequential(
+            *_conv_block(1, stem),
+            nn.Conv2d(stem, down, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(down),
+            nn.ReLU(),
+            *_separable_block(down, mid, stride=1),
+            *_separable_block(mid, wide, stride=2),
+            *_separable_block(wide, last, stride=1),
+        )
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(last, classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # type: ignore[no-any-return]
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN, "compact": Compact}
 
 
 def build_model(name: str, kwargs: dict[str, Any] | None = None) -> nn.Module:

@@ -12,12 +12,12 @@ import numpy as np
 import safetensors
 import torch
 
-from training.artifacts import CLASSES, save_artifact, write_atomic
+from training.artifacts import CLASSES, CLASSES_WITH_REJECT, save_artifact, write_atomic
 from training.calibrate_cli import calibration_metadata, validation_split
 from training.calibration import VAL_SIZE
-from training.config import MODEL_KWARGS, TrainConfig
-from training.loop import BatchCallback, EpochCallback, TrainResult, fit
-from training.mnist import load_split
+from training.config import TrainConfig
+from training.loop import BatchCallback, EpochCallback, TrainResult, fit, split_train_val
+from training.mnist import MnistSplit, load_split
 from training.plots import plot_path, render_history_png
 from training.preprocessing import REFERENCE
 
@@ -29,9 +29,9 @@ def new_model_id(arch: str, now: datetime) -> str:
 def build_metadata(config: TrainConfig, result: TrainResult, model_id: str, now: datetime) -> dict[str, Any]:
     return {
         "id": model_id,
-        "architecture": {"name": config.arch, "kwargs": MODEL_KWARGS[config.arch]},
+        "architecture": {"name": config.arch, "kwargs": config.model_kwargs()},
         "preprocessing": REFERENCE.to_dict(),
-        "classes": CLASSES,
+        "classes": CLASSES_WITH_REJECT if config.nondigits else CLASSES,
         "hyperparameters": config.hyperparameters(),
         "seed": config.seed,
         "history": [m.to_dict() for m in result.history],
@@ -40,6 +40,8 @@ def build_metadata(config: TrainConfig, result: TrainResult, model_id: str, now:
             "train_fingerprint": result.train_fingerprint,
             "train_size": result.train_size,
             "val_size": result.val_size,
+            "rendered": config.rendered,
+            "nondigits": config.nondigits,
         },
         "versions": {
             "python": platform.python_version(),
@@ -52,6 +54,28 @@ def build_metadata(config: TrainConfig, result: TrainResult, model_id: str, now:
     }
 
 
+def served_frames(config: TrainConfig, train: MnistSplit, cache_dir: Path | None) -> MnistSplit | None:
+    """The config's rendered digits and non-digits, framed as the server frames them (cached on disk).
+
+    The digits are drawn from the training part only (never the validation images), picked by seed.
+    """
+    if not (config.rendered or config.nondigits):
+        return None
+    from training.synth.bank import load_or_build_bank  # rendering needs nothing of this at serving time
+
+    fit_part, _ = split_train_val(train, config)
+    picked = np.sort(np.random.default_rng(config.seed).permutation(len(fit_part))[: config.rendered])
+    frames, labels = load_or_build_bank(
+        cache_dir or Path("runs") / "cache",
+        fit_part.images[picked],
+        fit_part.labels[picked],
+        nondigit_count=config.nondigits,
+        seed=config.seed,
+        processes=max(1, config.threads),
+    )
+    return MnistSplit(frames, labels.astype(np.uint8))
+
+
 def run_training(
     config: TrainConfig,
     data_dir: Path,
@@ -59,10 +83,15 @@ def run_training(
     on_epoch_end: EpochCallback | None = None,
     on_batch_end: BatchCallback | None = None,
     model_id: str | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Train, then write OUT (.safetensors), its .json and its .png; returns the metadata."""
+    """Train, then write OUT (.safetensors), its .json and its .png; returns the metadata.
+
+    CACHE_DIR keeps the framed renderings between runs (default runs/cache).
+    """
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
-    result = fit(config, train, test, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end)
+    extra = served_frames(config, train, cache_dir)
+    result = fit(config, train, test, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end, extra=extra)
     now = datetime.now(UTC)
     metadata = build_metadata(config, result, model_id or new_model_id(config.arch, now), now)
     if not config.validate_on_test and config.val_size == VAL_SIZE:

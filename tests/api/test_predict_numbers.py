@@ -111,12 +111,17 @@ def test_the_schema_documents_segment_warning_digits_and_kept_probabilities(clie
     assert {"box", "digit", "confidence", "probabilities"} <= set(digit)
 
 
-@pytest.fixture
-def refusing_client(tmp_path: Path, fast_path: bool) -> Iterator[TestClient]:
-    """A model whose threshold refuses everything: the not-a-digit answer's shape, whatever the image."""
-    path = write_tiny_artifact(tmp_path / "refuses.safetensors")
+@pytest.fixture(params=["energy", "learned"])
+def refusing_client(tmp_path: Path, fast_path: bool, request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """A model whose threshold refuses everything: the not-a-digit answer's shape, whatever the image.
+
+    `energy`: refused on the energy score; `learned`: by a not-a-digit class (an eleventh output).
+    """
+    learned = request.param == "learned"
+    path = write_tiny_artifact(tmp_path / "refuses.safetensors", rejects=learned)
     meta = json.loads(metadata_path(path).read_text())
-    meta["calibration"] = {"temperature": 1.0, "energy_threshold": -1e9}
+    threshold = "reject_threshold" if learned else "energy_threshold"
+    meta["calibration"] = {"temperature": 1.0, threshold: -1e9}
     metadata_path(path).write_text(json.dumps(meta))
     settings = Settings(model=path, state_dir=tmp_path / "state", data_dir=DATA_DIR, inference_workers=1)
     with TestClient(create_app(settings, fast_path=fast_path)) as test_client:

@@ -16,10 +16,12 @@ from training.calibration import (
     REFUSE_RATE,
     Calibration,
     CalibrationError,
+    calibrate,
     energy,
-    energy_threshold,
     expected_calibration_error,
     fit_temperature,
+    not_a_digit_log_odds,
+    threshold_refusing,
 )
 from training.cli import main
 
@@ -43,7 +45,7 @@ def test_ece_is_the_weighted_gap_between_confidence_and_accuracy() -> None:
 
 def test_energy_threshold_refuses_at_most_the_chosen_share() -> None:
     energies = np.random.default_rng(0).normal(size=5000).astype(np.float32)
-    threshold = energy_threshold(energies)
+    threshold = threshold_refusing(energies)
     assert np.mean(energies > threshold) <= REFUSE_RATE
     assert np.mean(energies > threshold) >= REFUSE_RATE - 1 / 5000
 
@@ -56,13 +58,20 @@ def test_energy_is_higher_for_flat_logits() -> None:
 
 @pytest.mark.parametrize(
     "calibration",
-    [{"temperature": 0}, {"temperature": -1.0}, {"temperature": "2"}, {"temperature": True}, {"energy_threshold": "x"}],
+    [
+        {"temperature": 0},
+        {"temperature": -1.0},
+        {"temperature": "2"},
+        {"temperature": True},
+        {"energy_threshold": "x"},
+        {"reject_threshold": float("nan")},
+    ],
 )
 def test_invalid_calibration_metadata_is_refused(tmp_path: Path, calibration: dict[str, object]) -> None:
     path = write_tiny_artifact(tmp_path / "m.safetensors")
     meta = json.loads(metadata_path(path).read_text())
     metadata_path(path).write_text(json.dumps({**meta, "calibration": calibration}))
-    with pytest.raises(ArtifactError, match="calibration|temperature|energy_threshold"):
+    with pytest.raises(ArtifactError, match="calibration|temperature|energy_threshold|reject_threshold"):
         load_artifact(path)
     with pytest.raises(CalibrationError):
         Calibration.from_metadata({"calibration": calibration})
@@ -127,3 +136,46 @@ def test_calibrate_command_refuses_a_model_that_trained_on_the_validation_images
     metadata_path(path).write_text(json.dumps(meta))
     assert main(["calibrate", str(path), "--data-dir", str(DATA_DIR)]) == 2
     assert "calibration" not in json.loads(metadata_path(path).read_text())
+
+
+def test_a_model_with_the_not_a_digit_class_refuses_by_that_class_not_by_energy(tmp_path: Path) -> None:
+    path = write_tiny_artifact(tmp_path / "m.safetensors", rejects=True)
+    loaded = load_artifact(path)
+    assert loaded.rejects
+    batch = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        outputs = loaded.model(batch)
+    scores = score_batch(loaded, batch)
+    assert scores.probabilities.shape == (64, 10)  # the digits' probabilities, summing to 1
+    assert torch.allclose(scores.probabilities.sum(1), torch.ones(64))
+    # No threshold recorded: refused exactly when "not a digit" outweighs all the digits together.
+    assert scores.refusal_threshold == 0.0
+    not_a_digit = torch.softmax(outputs, 1)[:, 10] > 0.5
+    assert torch.equal(scores.refused, not_a_digit)
+    meta = json.loads(metadata_path(path).read_text())
+    metadata_path(path).write_text(json.dumps({**meta, "calibration": {"reject_threshold": 100.0}}))
+    assert not score_batch(load_artifact(path), batch).refused.any()
+
+
+def test_calibrate_fits_the_not_a_digit_threshold_on_validation_digits() -> None:
+    generator = torch.Generator().manual_seed(1)
+    digits = torch.randn(5000, 10, generator=generator) * 3
+    labels = digits.argmax(1)
+    outputs = torch.cat([digits, torch.randn(5000, 1, generator=generator) * 3], 1)
+    fitted, report = calibrate(outputs, labels)
+    assert fitted.energy_threshold is None and fitted.reject_threshold is not None
+    scores = not_a_digit_log_odds(outputs).numpy()
+    assert fitted.reject_threshold >= 0.0
+    assert np.mean(scores > fitted.reject_threshold) <= REFUSE_RATE
+    assert report["validation_refused"] == pytest.approx(np.mean(scores > fitted.reject_threshold))
+
+
+def test_classes_and_network_outputs_must_agree(tmp_path: Path) -> None:
+    path = write_tiny_artifact(tmp_path / "m.safetensors", rejects=True)
+    meta = json.loads(metadata_path(path).read_text())
+    metadata_path(path).write_text(json.dumps({**meta, "classes": meta["classes"][:10]}))
+    with pytest.raises(ArtifactError, match="11 outputs for 10 classes"):
+        load_artifact(path)
+    metadata_path(path).write_text(json.dumps({**meta, "classes": [*meta["classes"][:10], "cat"]}))
+    with pytest.raises(ArtifactError, match="unexpected classes"):
+        load_artifact(path)
