@@ -78,10 +78,16 @@ def prepare_upload(
     return prepare_pixels(load_image(image), mode, segment)
 
 
-def refusal_reason(energy: float, threshold: float) -> str:
+def refusal_reason(score: float, threshold: float, learned: bool) -> str:
+    """LEARNED: the model's own not-a-digit class decided (its log-odds), else the energy score."""
+    if learned:
+        return (
+            "not a digit: the model reads it as something other than a handwritten digit "
+            f"(not-a-digit log-odds {score:.2f} above the threshold {threshold:.2f})"
+        )
     return (
         "not a digit: the image is unlike the handwritten digits the model knows "
-        f"(energy score {energy:.2f} above the threshold {threshold:.2f}, fitted on held-back MNIST digits)"
+        f"(energy score {score:.2f} above the threshold {threshold:.2f}, fitted on held-back MNIST digits)"
     )
 
 
@@ -94,13 +100,13 @@ def several_digits_warning(count: int) -> str:
 def read_frames(loaded: LoadedModel, frames: list[NDArray[np.uint8]]) -> list[Reading]:
     """One forward pass over 28x28 frames: calibrated probabilities, and "not a digit" above the threshold."""
     scores = score_batch(loaded, normalize(np.stack(frames), loaded.normalization))
-    threshold = loaded.calibration.energy_threshold
+    threshold = scores.refusal_threshold
     readings = []
-    for probs, energy, refused in zip(
-        scores.probabilities.numpy(), scores.energy.tolist(), scores.refused.tolist(), strict=True
+    for probs, score, refused in zip(
+        scores.probabilities.numpy(), scores.refusal.tolist(), scores.refused.tolist(), strict=True
     ):
         if refused and threshold is not None:
-            readings.append(Reading(None, None, probs, refusal_reason(energy, threshold)))
+            readings.append(Reading(None, None, probs, refusal_reason(score, threshold, loaded.rejects)))
         else:
             best = int(probs.argmax())
             readings.append(Reading(best, probs[best], probs, None))
