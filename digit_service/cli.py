@@ -178,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image")
 
     t = commands.add_parser("train", help="start a training job on the server (admin token)")
-    t.add_argument("--arch", choices=["mlp", "cnn"], default="mlp")
+    t.add_argument("--arch", choices=["mlp", "cnn", "compact"], default="mlp")
     t.add_argument("--epochs", type=int)
     t.add_argument("--lr", type=float, help="learning rate")
     t.add_argument("--batch-size", type=int)

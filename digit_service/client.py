@@ -396,7 +396,7 @@ class Client:
 
     def train(
         self,
-        arch: Literal["mlp", "cnn"] = "mlp",
+        arch: Literal["mlp", "cnn", "compact"] = "mlp",
         epochs: int | None = None,
         learning_rate: float | None = None,
         batch_size: int | None = None,
@@ -529,7 +529,7 @@ class AsyncClient:
 
     async def train(
         self,
-        arch: Literal["mlp", "cnn"] = "mlp",
+        arch: Literal["mlp", "cnn", "compact"] = "mlp",
         epochs: int | None = None,
         learning_rate: float | None = None,
         batch_size: int | None = None,

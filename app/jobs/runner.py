@@ -41,6 +41,9 @@ class JobSpec:
     data_dir: str
     out: str
     progress: str = ""  # where to write progress within an epoch (app.jobs.progress); "" for nowhere
+    rendered: int = 0
+    nondigits: int = 0
+    cache_dir: str = ""  # where framed renderings are kept between jobs; "" for training's default
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -96,6 +99,8 @@ def run(spec: JobSpec, channel: IO[str]) -> None:
         batch_size=spec.batch_size,
         seed=spec.seed,
         train_limit=spec.train_limit,
+        rendered=spec.rendered,
+        nondigits=spec.nondigits,
         threads=spec.threads,
     )
     send("started")
@@ -115,6 +120,7 @@ def run(spec: JobSpec, channel: IO[str]) -> None:
             on_epoch_end=on_epoch_end,
             on_batch_end=progress,
             model_id=spec.model_id,
+            cache_dir=Path(spec.cache_dir) if spec.cache_dir else None,
         )
     except Exception as exc:
         log.exception("training job %s failed", spec.job_id)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from app.schemas import EpochPublic
-from training.config import TrainConfig
+from training.config import Arch, TrainConfig
 
 # MNIST's 60k training images minus the 5k held out for validation.
 MAX_TRAIN_IMAGES = 55_000
+MAX_NONDIGITS = 50_000
 
 
 class JobStatus(StrEnum):
@@ -45,12 +46,15 @@ class TrainRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    arch: Literal["mlp", "cnn"]
+    arch: Arch
     epochs: Annotated[StrictInt, Field(ge=1, le=100)]
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
     batch_size: Annotated[StrictInt, Field(ge=1, le=4096)]
     seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
     train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES)] | None
+    # Absent from jobs recorded before served-frame training: those trained on MNIST alone.
+    rendered: Annotated[StrictInt, Field(ge=0, le=MAX_TRAIN_IMAGES)] = 0
+    nondigits: Annotated[StrictInt, Field(ge=0, le=MAX_NONDIGITS)] = 0
     activate: StrictBool
     force_activate: StrictBool = False  # absent from jobs recorded before the quality gate
 
@@ -58,8 +62,10 @@ class TrainRequest(BaseModel):
 class TrainCreate(BaseModel):
     """Start a training run; omitted hyper-parameters take the architecture's defaults.
 
-    Defaults: mlp 15 epochs, learning rate 1e-4, batch 100; cnn 8 epochs, 2e-3, batch 128 (cosine schedule).
-    The training data is the server's DIGITS_DATA_DIR; a request cannot choose files.
+    Defaults: mlp 15 epochs, learning rate 1e-4, batch 100; cnn 8 epochs, 2e-3, batch 128 (cosine schedule);
+    compact (the served default's architecture) 20 epochs, 4e-3, batch 128, cosine, augmented, with
+    rendered training digits and generated non-digits. The training data is the server's
+    DIGITS_DATA_DIR; a request cannot choose files.
     """
 
     model_config = ConfigDict(
@@ -69,13 +75,23 @@ class TrainCreate(BaseModel):
         },
     )
 
-    arch: Literal["mlp", "cnn"] = "mlp"
+    arch: Arch = "mlp"
     epochs: Annotated[StrictInt, Field(ge=1, le=100), WHOLE] | None = None
     learning_rate: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
     batch_size: Annotated[StrictInt, Field(ge=1, le=4096), WHOLE] | None = None
     seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1), WHOLE] = 0
     train_limit: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_IMAGES), WHOLE] | None = Field(
         None, description="Train on the first N images only (quick runs); default all 55,000."
+    )
+    rendered: Annotated[StrictInt, Field(ge=0, le=MAX_TRAIN_IMAGES), WHOLE] | None = Field(
+        None,
+        description="Also train on this many training digits drawn as photos, scans and canvas strokes and framed "
+        "as uploads are (rendering takes about 10 ms each, cached); default: the architecture's (compact 20,000).",
+    )
+    nondigits: Annotated[StrictInt, Field(ge=0, le=MAX_NONDIGITS), WHOLE] | None = Field(
+        None,
+        description="And on this many generated non-digits, as an eleventh class: the model then answers "
+        "'not a digit' by itself. Default: the architecture's (compact 8,000, others 0).",
     )
     activate: StrictBool = Field(
         True,
@@ -87,7 +103,12 @@ class TrainCreate(BaseModel):
     def resolve(self) -> TrainRequest:
         """Fill in the architecture's defaults, so the stored job says exactly what ran."""
         config = TrainConfig.for_arch(
-            self.arch, epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size
+            self.arch,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            rendered=self.rendered,
+            nondigits=self.nondigits,
         )
         return TrainRequest(
             arch=config.arch,
@@ -96,6 +117,8 @@ class TrainCreate(BaseModel):
             batch_size=config.batch_size,
             seed=self.seed,
             train_limit=self.train_limit,
+            rendered=config.rendered,
+            nondigits=config.nondigits,
             activate=self.activate,
             force_activate=self.force_activate,
         )

@@ -127,6 +127,9 @@ class TrainingSlot:
                 data_dir=str(self.settings.data_dir.resolve()),
                 out=str(out.resolve()),
                 progress=str(progress_path(self.settings, record.id).resolve()),
+                rendered=request.rendered,
+                nondigits=request.nondigits,
+                cache_dir=str((self.settings.state_dir / "cache").resolve()),
             )
             try:
                 process = TrainingProcess.start(spec)

@@ -41,7 +41,15 @@ def test_polling_shows_history_grow_and_the_new_model_is_served(client: TestClie
     old_model = served_id(client)
     job = start(client, QUICK_JOB)
     assert job["status"] == "queued"
-    assert job["request"] == {**QUICK_JOB, "batch_size": 100, "seed": 0, "activate": True, "force_activate": False}
+    assert job["request"] == {
+        **QUICK_JOB,
+        "batch_size": 100,
+        "seed": 0,
+        "rendered": 0,
+        "nondigits": 0,
+        "activate": True,
+        "force_activate": False,
+    }
     seen: list[tuple[str, int]] = []
 
     def record(state: dict[str, Any]) -> bool:

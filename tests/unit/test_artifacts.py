@@ -10,7 +10,7 @@ from tests.conftest import write_tiny_artifact
 from training.artifacts import ArtifactError, load_artifact, metadata_path, predict_probabilities
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+@pytest.mark.parametrize("arch", ["mlp", "cnn", "compact"])
 def test_round_trip_gives_identical_outputs(tmp_path: Path, arch: str) -> None:
     path = write_tiny_artifact(tmp_path / f"{arch}.safetensors", arch=arch, seed=3)
     torch.manual_seed(3)

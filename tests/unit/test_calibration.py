@@ -163,7 +163,8 @@ def test_calibrate_fits_the_not_a_digit_threshold_on_validation_digits() -> None
     labels = digits.argmax(1)
     outputs = torch.cat([digits, torch.randn(5000, 1, generator=generator) * 3], 1)
     fitted, report = calibrate(outputs, labels)
-    assert fitted.energy_threshold is None and fitted.reject_threshold is not None
+    assert fitted.energy_threshold is None
+    assert fitted.reject_threshold is not None
     scores = not_a_digit_log_odds(outputs).numpy()
     assert fitted.reject_threshold >= 0.0
     assert np.mean(scores > fitted.reject_threshold) <= REFUSE_RATE
