@@ -50,6 +50,7 @@ class Bank:
     images: NDArray[np.uint8]  # (M, 28, 28) frames as the model sees them
     labels: NDArray[np.int64]  # (M,) 0-9, or NOT_A_DIGIT
     styles: NDArray[np.str_]  # (M,) "digit/<style>" or "nondigit/<style>"
+    sources: NDArray[np.int64]  # (M,) the index of each frame's source digit; -1 - j for non-digit j
     rendered: dict[str, int]  # images rendered per style, kept or not
     dropped: dict[str, int]  # images answered blank per style (not in the bank)
 
@@ -123,12 +124,14 @@ def build_bank_detailed(
     frames = np.concatenate([result[1] for result in results]) if results else np.zeros((0, 28, 28), np.uint8)
     blank = np.concatenate([result[2] for result in results]) if results else np.zeros(0, np.bool_)
     all_labels = np.concatenate([labels.astype(np.int64), np.full(nondigit_count, NOT_A_DIGIT, np.int64)])
+    all_sources = np.concatenate([np.arange(len(images)), -1 - np.arange(nondigit_count)]).astype(np.int64)
     keep = ~blank
     kept_styles = np.asarray(styles, dtype=np.str_)[keep] if styles else np.zeros(0, np.str_)
     return Bank(
         images=frames[keep],
         labels=all_labels[keep],
         styles=kept_styles,
+        sources=all_sources[keep],
         rendered=dict(Counter(styles)),
         dropped=dict(Counter(style for style, b in zip(styles, blank.tolist(), strict=True) if b)),
     )
@@ -174,6 +177,7 @@ def save_bank(bank: Bank, path: Path) -> None:
         images=bank.images,
         labels=bank.labels,
         styles=bank.styles.astype(np.str_),
+        sources=bank.sources,
         style_names=np.asarray(names, dtype=np.str_),
         rendered=np.asarray([bank.rendered[n] for n in names], np.int64),
         dropped=np.asarray([bank.dropped.get(n, 0) for n in names], np.int64),
@@ -189,6 +193,7 @@ def load_bank(path: Path) -> Bank:
             images=data["images"],
             labels=data["labels"],
             styles=data["styles"],
+            sources=data["sources"],
             rendered=dict(zip(names, data["rendered"].tolist(), strict=True)),
             dropped={n: d for n, d in zip(names, data["dropped"].tolist(), strict=True) if d},
         )

@@ -389,7 +389,7 @@ def inverted(shape: Shape, rng: np.random.Generator) -> Image.Image:
 
 def tight(shape: Shape, rng: np.random.Generator) -> Image.Image:
     """Cropped to the ink: strokes touching the edges or slightly cut, any pen width, small or large."""
-    look = _photo_look(rng, 28, 400, (0.04, 0.28))
+    look = _photo_look(rng, 28, 400, (0.04, 0.2))
     look.crop = tuple(_uniform(rng, -0.06, 0.04) for _ in range(4))  # type: ignore[assignment]
     look.light *= 0.5
     if _chance(rng, 0.3):
