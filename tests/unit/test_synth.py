@@ -119,8 +119,10 @@ def test_bank_labels_sources_and_nondigit_share(train_head: MnistSplit) -> None:
     assert bank.labels.dtype == np.int64
     # Exactly what was rendered minus what was answered blank, counted per style.
     assert sum(bank.rendered.values()) == 36
-    assert len(bank) == 36 - sum(bank.dropped.values())
-    assert np.count_nonzero(~digits) == 12 - sum(n for s, n in bank.dropped.items() if s.startswith("nondigit/"))
+    assert len(bank) == 36 - sum(bank.dropped.values()) - sum(bank.lookalikes.values())
+    left_out = {s: bank.dropped.get(s, 0) + bank.lookalikes.get(s, 0) for s in bank.rendered}
+    assert np.count_nonzero(~digits) == 12 - sum(n for s, n in left_out.items() if s.startswith("nondigit/"))
+    assert not [s for s in bank.lookalikes if s.startswith("digit/")]  # digits are never judged by shape
     assert np.count_nonzero(~digits) >= 6  # the non-digit share survives the blank drops
     assert np.count_nonzero(digits) >= 22
     assert all(style.startswith(("digit/", "nondigit/")) for style in bank.styles.tolist())
@@ -174,6 +176,7 @@ def test_cache_round_trip(tmp_path: Path, train_head: MnistSplit, monkeypatch: p
         np.testing.assert_array_equal(getattr(built, name), getattr(cached, name))
     assert cached.rendered == built.rendered
     assert cached.dropped == built.dropped
+    assert cached.lookalikes == built.lookalikes
     # Another seed, other digits or another count is another bank.
     keys = {
         bank_module.cache_key(images, labels, 3, 1),
@@ -205,3 +208,12 @@ def test_style_weights_cover_every_style() -> None:
     assert set(DIGIT_STYLES) >= {"plain", "canvas", "lowres", "tight", "lined", "pencil", "shadow"}
     assert abs(sum(NONDIGIT_STYLES.values()) - 1) < 1e-9
     assert abs(sum(DIGIT_STYLES.values()) - 1) < 1e-9
+
+
+def test_a_lone_upright_stroke_reads_as_one() -> None:
+    frame = np.zeros((28, 28), np.uint8)
+    frame[4:24, 12:16] = 255  # a bar 20 tall, 4 wide: a 1
+    assert bank_module.reads_as_one(frame)
+    frame[4:8, 6:22] = 255  # with a cross bar it is a T, not a 1
+    assert not bank_module.reads_as_one(frame)
+    assert not bank_module.reads_as_one(np.zeros((28, 28), np.uint8))

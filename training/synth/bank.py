@@ -53,6 +53,7 @@ class Bank:
     sources: NDArray[np.int64]  # (M,) the index of each frame's source digit; -1 - j for non-digit j
     rendered: dict[str, int]  # images rendered per style, kept or not
     dropped: dict[str, int]  # images answered blank per style (not in the bank)
+    lookalikes: dict[str, int]  # non-digits left out because their frame is a lone stroke (reads as 1)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -82,17 +83,38 @@ class _Task:
     count: int
 
 
-def _run(task: _Task) -> tuple[list[str], NDArray[np.uint8], NDArray[np.bool_]]:
-    """Render and frame one chunk; returns styles, frames and blank flags in index order."""
-    styles, frames, blank = [], np.zeros((task.count, 28, 28), np.uint8), np.zeros(task.count, np.bool_)
+_KEPT, _BLANK, _LOOKALIKE = 0, 1, 2
+# A framed non-digit whose ink is at most this wide for its height is one upright stroke: a 1.
+_STROKE_ASPECT = 0.4
+
+
+def reads_as_one(frame: NDArray[np.uint8]) -> bool:
+    """Whether a frame's ink is a single narrow upright stroke, which anyone would read as a 1.
+
+    Framing keeps the largest piece of ink, so a small glyph or shape can come out as one bar; such a
+    frame must not be taught as "not a digit".
+    """
+    rows = np.flatnonzero(frame.max(axis=1) >= 128)
+    cols = np.flatnonzero(frame.max(axis=0) >= 128)
+    if rows.size == 0:
+        return False
+    return bool(cols[-1] - cols[0] + 1 <= _STROKE_ASPECT * (rows[-1] - rows[0] + 1))
+
+
+def _run(task: _Task) -> tuple[list[str], NDArray[np.uint8], NDArray[np.int8]]:
+    """Render and frame one chunk; returns styles, frames and outcomes (_KEPT, ...) in index order."""
+    styles, frames, outcome = [], np.zeros((task.count, 28, 28), np.uint8), np.zeros(task.count, np.int8)
     for offset in range(task.count):
         digit = None if task.digits is None else task.digits[offset]
         style, image = render(task.seed, task.kind, task.start + offset, digit)
         prepared = prepare_pixels(image, "auto")
         styles.append(style)
         frames[offset] = prepared.pixels
-        blank[offset] = prepared.blank
-    return styles, frames, blank
+        if prepared.blank:
+            outcome[offset] = _BLANK
+        elif task.kind == _NONDIGIT and reads_as_one(prepared.pixels):
+            outcome[offset] = _LOOKALIKE
+    return styles, frames, outcome
 
 
 def _tasks(images: NDArray[np.uint8], nondigit_count: int, seed: int) -> Iterator[_Task]:
@@ -122,10 +144,10 @@ def build_bank_detailed(
             results = list(pool.imap(_run, tasks))
     styles = [style for result in results for style in result[0]]
     frames = np.concatenate([result[1] for result in results]) if results else np.zeros((0, 28, 28), np.uint8)
-    blank = np.concatenate([result[2] for result in results]) if results else np.zeros(0, np.bool_)
+    outcome = np.concatenate([result[2] for result in results]) if results else np.zeros(0, np.int8)
     all_labels = np.concatenate([labels.astype(np.int64), np.full(nondigit_count, NOT_A_DIGIT, np.int64)])
     all_sources = np.concatenate([np.arange(len(images)), -1 - np.arange(nondigit_count)]).astype(np.int64)
-    keep = ~blank
+    keep = outcome == _KEPT
     kept_styles = np.asarray(styles, dtype=np.str_)[keep] if styles else np.zeros(0, np.str_)
     return Bank(
         images=frames[keep],
@@ -133,7 +155,8 @@ def build_bank_detailed(
         styles=kept_styles,
         sources=all_sources[keep],
         rendered=dict(Counter(styles)),
-        dropped=dict(Counter(style for style, b in zip(styles, blank.tolist(), strict=True) if b)),
+        dropped=dict(Counter(style for style, o in zip(styles, outcome.tolist(), strict=True) if o == _BLANK)),
+        lookalikes=dict(Counter(style for style, o in zip(styles, outcome.tolist(), strict=True) if o == _LOOKALIKE)),
     )
 
 
@@ -142,8 +165,9 @@ def build_bank(
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Frames (M, 28, 28) and labels (M,) of each digit rendered once plus `nondigit_count` non-digits.
 
-    Non-digits get label NOT_A_DIGIT (10). Images the server would answer blank are left out, so M
-    is at most len(images) + nondigit_count. The result depends on the inputs and `seed` only.
+    Non-digits get label NOT_A_DIGIT (10). Images the server would answer blank are left out, and so
+    are non-digits framed as a lone stroke (a 1), so M is at most len(images) + nondigit_count. The
+    result depends on the inputs and `seed` only, not on `processes`.
     """
     bank = build_bank_detailed(images, labels, nondigit_count, seed, processes)
     return bank.images, bank.labels
@@ -181,6 +205,7 @@ def save_bank(bank: Bank, path: Path) -> None:
         style_names=np.asarray(names, dtype=np.str_),
         rendered=np.asarray([bank.rendered[n] for n in names], np.int64),
         dropped=np.asarray([bank.dropped.get(n, 0) for n in names], np.int64),
+        lookalikes=np.asarray([bank.lookalikes.get(n, 0) for n in names], np.int64),
     )
     temporary.replace(path)
 
@@ -196,6 +221,7 @@ def load_bank(path: Path) -> Bank:
             sources=data["sources"],
             rendered=dict(zip(names, data["rendered"].tolist(), strict=True)),
             dropped={n: d for n, d in zip(names, data["dropped"].tolist(), strict=True) if d},
+            lookalikes={n: d for n, d in zip(names, data["lookalikes"].tolist(), strict=True) if d},
         )
 
 

@@ -31,7 +31,13 @@ def _bank(args: argparse.Namespace) -> int:
         args.processes,
     )
     for style, rate in bank.drop_rates().items():
-        log.info("  %-20s rendered %5d  blank (dropped) %5.1f%%", style, bank.rendered[style], 100 * rate)
+        log.info(
+            "  %-20s rendered %5d  blank (dropped) %5.1f%%  lone stroke (dropped) %d",
+            style,
+            bank.rendered[style],
+            100 * rate,
+            bank.lookalikes.get(style, 0),
+        )
     if args.out is not None:
         save_bank(bank, args.out)
         log.info("wrote %s", args.out)

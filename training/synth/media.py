@@ -28,6 +28,9 @@ Style = Callable[[Shape, np.random.Generator], Image.Image]
 Rgb = tuple[float, float, float]
 Float = NDArray[np.float32]
 
+# A shadow lets this share of the light through. Darker ones (down to 0.3) are real, but the framing
+# keeps their edges as ink in about half of the frames (a wedge labelled as a digit teaches nothing).
+SHADOW_DEPTH = (0.45, 0.8)
 MAX_SIDE = 512  # the framing box-reduces anything larger to at most this, so larger costs without adding
 
 
@@ -73,7 +76,7 @@ def hard_shadow(h: int, w: int, rng: np.random.Generator, box: tuple[int, int, i
     distance = (xx - px) * math.cos(angle) + (yy - py) * math.sin(angle)
     edge = _uniform(rng, 0.5, 0.03 * max(h, w) + 1)
     inside = np.clip(distance / edge + 0.5, 0, 1)
-    depth = _uniform(rng, 0.3, 0.65)  # the shadow lets this share of the light through
+    depth = _uniform(rng, *SHADOW_DEPTH)  # the shadow lets this share of the light through
     return (1 - (1 - depth) * inside).astype(np.float32)
 
 
@@ -473,7 +476,8 @@ def canvas(shape: Shape, rng: np.random.Generator) -> Image.Image:
 def lowres(shape: Shape, rng: np.random.Generator) -> Image.Image:
     """A low-resolution scan (8..32 px) enlarged blocky (nearest) or blurry (bilinear, bicubic)."""
     small = int(rng.integers(8, 33))
-    fill = 1.0 if _chance(rng, 0.35) else _uniform(rng, 0.6, 0.95)
+    # The digit at least 7 px tall: smaller, nobody (person or model) can tell a 4 from a 9.
+    fill = 1.0 if _chance(rng, 0.35) else _uniform(rng, min(0.95, max(0.6, 7 / small)), 0.95)
     detail = 8  # drawn this many times larger, then averaged down like a scanner's sensor
     height = max(8, round(small * fill * detail))
     cov = crop_ink(set_width(shape(height, rng), height * _uniform(rng, 0.09, 0.2)))

@@ -24,7 +24,7 @@ from training.synth.strokes import Coverage, crop_ink, fit_height, from_image, j
 
 # Greek and Cyrillic capitals and small letters, a few Latin ones, and symbols; every one far from
 # any digit's shape.
-GLYPHS = "ΔΛΞΠΣΦΨΩДЖИЙЛФЦШЩЪЫЮЯαλμπφψωжилфшщюядцLŁæÆÞ¤†‡♣♦♠☼☂✈✉⌘※‽⁂✦✧❄❖✂✎☎☁☀♀♂⚑⚓☘✿❀■▲△▼▽◆✱"
+GLYPHS = "ΔΛΞΠΣΦΨΩДЖИЙЛФЦШЩЪЫЮЯαλμπφψωжилфшщюядцLŁæÆÞ¤†‡♣♦♠☼☂✈✉⌘※⁂✦✧❄❖✂✎☎☁☀♀♂⚑⚓☘✿❀■▲△▼▽◆✱"
 FONT_DIRS = (Path("/usr/share/fonts"),)
 _MISSING = "\U000f0000"  # a private-use code point no font here draws: its mask is the "missing" box
 _DRAW = 160  # shapes are drawn on a canvas this size, then scaled
