@@ -15,6 +15,7 @@ from training.artifacts import ArtifactError, load_artifact
 from training.config import TrainConfig
 from training.loop import EpochMetrics, Tensors, evaluate
 from training.mnist import MnistError, download, load_split
+from training.synth import cli as synth_cli
 
 log = logging.getLogger("training")
 DEFAULT_DATA_DIR = Path(os.environ.get("DIGITS_DATA_DIR", "../shared/data/mnist"))
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.set_defaults(handler=_evaluate)
     realworld.add_command(commands, DEFAULT_DATA_DIR)
     calibrate_cli.add_command(commands, DEFAULT_DATA_DIR)
+    synth_cli.add_command(commands, DEFAULT_DATA_DIR)
     return parser
 
 
