@@ -65,7 +65,7 @@ def served_frames(config: TrainConfig, train: MnistSplit, cache_dir: Path | None
 
     fit_part, _ = split_train_val(train, config)
     picked = np.sort(np.random.default_rng(config.seed).permutation(len(fit_part))[: config.rendered])
-    frames, labels = load_or_build_bank(
+    bank = load_or_build_bank(
         cache_dir or Path("runs") / "cache",
         fit_part.images[picked],
         fit_part.labels[picked],
@@ -73,7 +73,7 @@ def served_frames(config: TrainConfig, train: MnistSplit, cache_dir: Path | None
         seed=config.seed,
         processes=max(1, config.threads),
     )
-    return MnistSplit(frames, labels.astype(np.uint8))
+    return MnistSplit(bank.images, bank.labels.astype(np.uint8))
 
 
 def run_training(

@@ -23,8 +23,9 @@ from training.synth import media
 from training.synth.strokes import Coverage, crop_ink, fit_height, from_image, jitter
 
 # Greek and Cyrillic capitals and small letters, a few Latin ones, and symbols; every one far from
-# any digit's shape.
-GLYPHS = "ΔΛΞΠΣΦΨΩДЖИЙЛФЦШЩЪЫЮЯαλμπφψωжилфшщюядцLŁæÆÞ¤†‡♣♦♠☼☂✈✉⌘※⁂✦✧❄❖✂✎☎☁☀♀♂⚑⚓☘✿❀■▲△▼▽◆✱"
+# any digit's shape (no Φ/φ/Ф/ф: a circle with a stroke through it is how many people write 0; no Ъ
+# or Þ, a 6 or a 9 to a hurried eye).
+GLYPHS = "ΔΛΞΠΣΨΩДЖИЙЛЦШЩЫЮЯαλμπψωжилшщюядцLŁæÆ¤†‡♣♦♠☼☂✈✉⌘※⁂✦✧❄❖✂✎☎☁☀♀♂⚑⚓☘✿❀■▲△▼▽◆✱"
 FONT_DIRS = (Path("/usr/share/fonts"),)
 _MISSING = "\U000f0000"  # a private-use code point no font here draws: its mask is the "missing" box
 _DRAW = 160  # shapes are drawn on a canvas this size, then scaled
