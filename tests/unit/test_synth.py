@@ -214,6 +214,10 @@ def test_a_lone_upright_stroke_reads_as_one() -> None:
     frame = np.zeros((28, 28), np.uint8)
     frame[4:24, 12:16] = 255  # a bar 20 tall, 4 wide: a 1
     assert bank_module.reads_as_one(frame)
+    slanted = np.zeros((28, 28), np.uint8)
+    for row in range(4, 24):
+        slanted[row, 18 - row // 2 : 21 - row // 2] = 255  # the same bar leaning right
+    assert bank_module.reads_as_one(slanted)
     frame[4:8, 6:22] = 255  # with a cross bar it is a T, not a 1
     assert not bank_module.reads_as_one(frame)
     assert not bank_module.reads_as_one(np.zeros((28, 28), np.uint8))

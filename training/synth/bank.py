@@ -84,21 +84,29 @@ class _Task:
 
 
 _KEPT, _BLANK, _LOOKALIKE = 0, 1, 2
-# A framed non-digit whose ink is at most this wide for its height is one upright stroke: a 1.
-_STROKE_ASPECT = 0.4
+# A framed non-digit whose ink spreads this little across its long axis (the ratio of the standard
+# deviations along its two principal axes) is one straight stroke: a 1, upright or slanted.
+_STROKE_SPREAD = 0.3
 
 
 def reads_as_one(frame: NDArray[np.uint8]) -> bool:
-    """Whether a frame's ink is a single narrow upright stroke, which anyone would read as a 1.
+    """Whether a frame's ink is a single straight bar, which anyone would read as a 1.
 
-    Framing keeps the largest piece of ink, so a small glyph or shape can come out as one bar; such a
-    frame must not be taught as "not a digit".
+    Framing keeps the largest piece of ink, so a small glyph, a shape or an object in a photo can come
+    out as one bar; such a frame must not be taught as "not a digit".
     """
-    rows = np.flatnonzero(frame.max(axis=1) >= 128)
-    cols = np.flatnonzero(frame.max(axis=0) >= 128)
-    if rows.size == 0:
+    weights = frame.astype(np.float64)
+    total = weights.sum()
+    if total <= 0:
         return False
-    return bool(cols[-1] - cols[0] + 1 <= _STROKE_ASPECT * (rows[-1] - rows[0] + 1))
+    rows, cols = np.indices(frame.shape)
+    my, mx = (rows * weights).sum() / total, (cols * weights).sum() / total
+    dy, dx = rows - my, cols - mx
+    covariance = np.array(
+        [[(dy * dy * weights).sum(), (dy * dx * weights).sum()], [(dy * dx * weights).sum(), (dx * dx * weights).sum()]]
+    )
+    low, high = np.linalg.eigvalsh(covariance / total)
+    return bool(high > 0 and np.sqrt(max(low, 0.0) / high) < _STROKE_SPREAD)
 
 
 def _run(task: _Task) -> tuple[list[str], NDArray[np.uint8], NDArray[np.int8]]:
