@@ -88,14 +88,20 @@ class Compact(nn.Module):
         channels: tuple[int, int, int, int, int] | list[int] = (16, 24, 48, 96, 96),
         dropout: float = 0.1,
         classes: int = 10,
+        separable_down: bool = False,
     ) -> None:
         super().__init__()
         stem, down, mid, wide, last = channels
+        # A full 3x3 stride-2 convolution is the costliest layer; a separable one frees most of its
+        # arithmetic for wider layers further in.
+        first_down = (
+            _separable_block(stem, down, stride=2)
+            if separable_down
+            else [nn.Conv2d(stem, down, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(down), nn.ReLU()]
+        )
         self.features = nn.Sequential(
             *_conv_block(1, stem),
-            nn.Conv2d(stem, down, 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(down),
-            nn.ReLU(),
+            *first_down,
             *_separable_block(down, mid, stride=1),
             *_separable_block(mid, wide, stride=2),
             *_separable_block(wide, last, stride=1),
