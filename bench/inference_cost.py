@@ -2,14 +2,17 @@
 
 For each artifact: the model as trained (float), with BatchNorm folded into its convolutions
 (training.optimize.fold_batchnorm, what serving runs), folded and channels-last, and two int8 forms
-from PyTorch's own (eager, torch.ao) quantization: static (x86 engine, calibrated on MNIST training
-images) and dynamic (Linear layers only). Prints the per-image latency of one forward pass at
+from PyTorch's own (eager, torch.ao) quantization: static (training.quantize, what DIGITS_INT8
+serves: x86 engine, ranges measured on MNIST validation digits, the logits' Linear in float) and
+dynamic (Linear layers only). Prints the per-image latency of one forward pass at
 batch 1, 8 and 32 on one torch thread (serving's DIGITS_TORCH_THREADS default), then each form's
-agreement with float (argmax, over the whole MNIST test set), its largest logit difference and its
-test accuracy.
+agreement with float over the whole MNIST test set (the digit read, and whether it is refused as not
+a digit, both as training.artifacts.score_batch decides them), its largest digit-logit difference,
+its test accuracy (argmax of the digits) and the share it refuses.
 
 All figures of one run come from the same process, interleaved by round, so machine noise hits every
-form alike: quote them as ratios to float.
+form alike; each figure is the best round's median (noise from other processes only ever adds time).
+Quote them as ratios to float.
 
     python -m bench.inference_cost [--model models/cnn.safetensors ...] [--threads 1] [--seconds 0.3]
 """
@@ -18,18 +21,20 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import logging
 import statistics
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from training.artifacts import load_artifact
+from training import quantize
+from training.artifacts import LoadedModel, load_artifact, score_batch
+from training.calibrate_cli import validation_split
 from training.flops import mflops_per_image
 from training.mnist import load_split
 from training.optimize import fold_batchnorm
@@ -41,44 +46,6 @@ CALIBRATION_IMAGES = 1000
 log = logging.getLogger("bench.inference_cost")
 
 
-def _fusable_groups(model: nn.Module) -> list[tuple[nn.Sequential, list[str]]]:
-    """[Conv2d, BatchNorm2d, ReLU?] and [Linear, ReLU] runs inside each nn.Sequential, for fuse_modules."""
-    found = []
-    for sequential in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        names = list(sequential._modules)
-        kinds = [type(sequential._modules[name]) for name in names]
-        index = 0
-        while index < len(names):
-            if kinds[index] is nn.Conv2d and index + 1 < len(names) and kinds[index + 1] is nn.BatchNorm2d:
-                width = 3 if index + 2 < len(names) and kinds[index + 2] is nn.ReLU else 2
-            elif kinds[index] in (nn.Conv2d, nn.Linear) and index + 1 < len(names) and kinds[index + 1] is nn.ReLU:
-                width = 2
-            else:
-                width = 1
-            if width > 1:
-                found.append((sequential, names[index : index + width]))
-            index += width
-    return found
-
-
-def int8_static(model: nn.Module, calibration: torch.Tensor) -> nn.Module:
-    """Eager-mode post-training static quantization (x86 engine): conv/linear weights and activations int8."""
-    from torch.ao import quantization as tq
-
-    torch.backends.quantized.engine = "x86"
-    quantized = copy.deepcopy(model).eval()
-    for sequential, names in _fusable_groups(quantized):
-        tq.fuse_modules(sequential, [names], inplace=True)  # type: ignore[no-untyped-call]
-    wrapped = nn.Sequential(tq.QuantStub(), quantized, tq.DeQuantStub()).eval()
-    wrapped.qconfig = tq.get_default_qconfig("x86")  # type: ignore[no-untyped-call]
-    tq.prepare(wrapped, inplace=True)  # type: ignore[no-untyped-call]
-    with torch.inference_mode():
-        for start in range(0, len(calibration), 250):
-            wrapped(calibration[start : start + 250])
-    tq.convert(wrapped, inplace=True)  # type: ignore[no-untyped-call]
-    return wrapped
-
-
 def int8_dynamic(model: nn.Module) -> nn.Module:
     """Dynamic quantization of the Linear layers only (weights int8, activations quantized per call)."""
     from torch.ao import quantization as tq
@@ -88,16 +55,18 @@ def int8_dynamic(model: nn.Module) -> nn.Module:
     return quantized
 
 
-def channels_last(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    converted = copy.deepcopy(model).to(memory_format=torch.channels_last)
+class ChannelsLast(nn.Module):
+    """A copy of MODEL with NHWC weights, fed NHWC inputs (the layout oneDNN's convolutions prefer)."""
 
-    def run(batch: torch.Tensor) -> torch.Tensor:
-        return converted(batch.contiguous(memory_format=torch.channels_last))  # type: ignore[no-any-return]
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
 
-    return run
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(batch.contiguous(memory_format=torch.channels_last))  # type: ignore[no-any-return]
 
 
-def per_image_us(forward: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, seconds: float) -> float:
+def per_image_us(forward: nn.Module, batch: torch.Tensor, seconds: float) -> float:
     """Median time of one forward pass over BATCH, divided by its size, in microseconds."""
     with torch.inference_mode():
         for _ in range(5):
@@ -111,9 +80,11 @@ def per_image_us(forward: Callable[[torch.Tensor], torch.Tensor], batch: torch.T
     return statistics.median(samples) / len(batch) * 1e6
 
 
-def logits(forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
-        return torch.cat([forward(inputs[start : start + 500]) for start in range(0, len(inputs), 500)])
+def answers(loaded: LoadedModel, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Digit logits, predicted digits and refusals, as serving computes them (training.artifacts.score_batch)."""
+    scores = [score_batch(loaded, inputs[start : start + 500]) for start in range(0, len(inputs), 500)]
+    logits = torch.cat([s.logits for s in scores])
+    return logits, logits.argmax(1), torch.cat([s.refused for s in scores])
 
 
 def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None:
@@ -123,17 +94,18 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
     train = load_split(data_dir, "train")
     inputs = normalize(test.images, norm)
     labels = torch.from_numpy(test.labels.astype(np.int64))
-    calibration = normalize(train.images[:CALIBRATION_IMAGES], norm)
+    calibration = normalize(validation_split(train).images[:CALIBRATION_IMAGES], norm)
 
     folded = fold_batchnorm(loaded.model)
-    forms: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    forms: dict[str, nn.Module] = {
         "float": loaded.model,
         "folded": folded,
-        "folded+channels_last": channels_last(folded),
+        "folded+channels_last": ChannelsLast(folded),
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        forms["int8 static (x86)"] = int8_static(loaded.model, calibration)
+        # What DIGITS_INT8 serves: ranges measured on validation digits, the logits' Linear in float.
+        forms["int8 static (x86)"] = quantize.quantize(loaded.model, quantize.calibrate(loaded.model, calibration))
         forms["int8 dynamic (Linear)"] = int8_dynamic(folded)
     deprecations = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, Warning)})
 
@@ -141,7 +113,7 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
     log.info(f"\n{path.name} ({loaded.id}): {params:,} parameters, {mflops_per_image(loaded.model):.3f} MFLOP/image")
     log.info(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), engine x86")
     for message in deprecations:
-        log.info(f"  warning while quantizing: {message}")
+        log.info(f"  warning while quantizing: {message}")  # those training.quantize does not silence
 
     times: dict[tuple[str, int], list[float]] = {}
     for _ in range(rounds):  # interleaved rounds: a noisy second hits every form, not just one
@@ -149,20 +121,25 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
             for size in BATCHES:
                 times.setdefault((name, size), []).append(per_image_us(forward, inputs[:size], seconds))
 
-    reference = logits(loaded.model, inputs)
-    float_accuracy = float((reference.argmax(1) == labels).float().mean()) * 100
+    reference, digits, refused = answers(loaded, inputs)
     header = "".join(f"{f'b={size} us/img':>14}" for size in BATCHES)
-    log.info(f"{'form':<24}{header}{'vs float b=1':>14}{'agree %':>10}{'max |dlogit|':>14}{'test acc %':>12}")
-    for name, forward in forms.items():
-        medians = [statistics.median(times[name, size]) for size in BATCHES]
-        out = logits(forward, inputs)
-        agree = float((out.argmax(1) == reference.argmax(1)).float().mean()) * 100
+    log.info(
+        f"{'form':<24}{header}{'b=1 vs float':>14}{'agree %':>9}{'refusals same %':>17}"
+        f"{'max |dlogit|':>14}{'test acc %':>12}{'refused %':>11}"
+    )
+    for name, form in forms.items():
+        medians = [min(times[name, size]) for size in BATCHES]
+        out, out_digits, out_refused = answers(dataclasses.replace(loaded, model=form), inputs)
+        agree = float((out_digits == digits).float().mean()) * 100
+        same_refusals = float((out_refused == refused).float().mean()) * 100
         diff = float((out - reference).abs().max())
-        accuracy = float((out.argmax(1) == labels).float().mean()) * 100
-        ratio = medians[0] / statistics.median(times["float", 1])
+        accuracy = float((out_digits == labels).float().mean()) * 100  # argmax of the digits, refusals aside
+        ratio = medians[0] / min(times["float", 1])
         cells = "".join(f"{value:>14.1f}" for value in medians)
-        log.info(f"{name:<24}{cells}{ratio:>13.2f}x{agree:>10.2f}{diff:>14.2e}{accuracy:>12.2f}")
-    log.info(f"float test accuracy {float_accuracy:.2f}% on {len(labels)} images")
+        log.info(
+            f"{name:<24}{cells}{ratio:>13.2f}x{agree:>9.2f}{same_refusals:>17.2f}"
+            f"{diff:>14.2e}{accuracy:>12.2f}{float(out_refused.float().mean()) * 100:>11.2f}"
+        )
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from app.core.model_holder import ModelHolder
 from tests.conftest import MLP_MODEL, SERVED_MODEL, write_tiny_artifact
 from training.artifacts import LoadedModel, load_artifact
 from training.mnist import MnistSplit
-from training.optimize import fold_batchnorm, for_serving
+from training.optimize import float_network, fold_batchnorm, for_serving
 from training.preprocessing import normalize
 
 COMPARED_IMAGES = 1000
@@ -33,6 +33,26 @@ def test_folded_model_answers_as_the_trained_one(path: Path, mnist_test: MnistSp
     assert agreement >= 0.999
     # Folding only reorders float arithmetic: differences at rounding level, logits being O(10).
     assert float((trained - folded).abs().max()) < 1e-3
+
+
+@pytest.mark.parametrize("path", [SERVED_MODEL, MLP_MODEL], ids=["cnn", "mlp"])
+def test_the_served_float_network_answers_as_the_trained_one(path: Path, mnist_test: MnistSplit) -> None:
+    loaded = load_artifact(path)
+    inputs = normalize(mnist_test.images[:COMPARED_IMAGES], loaded.normalization)
+    trained, served = logits(loaded.model, inputs), logits(for_serving(loaded).model, inputs)
+    assert float((trained.argmax(1) == served.argmax(1)).float().mean()) >= 0.999
+    assert float((trained - served).abs().max()) < 1e-3
+
+
+def test_convolutions_are_served_channels_last() -> None:
+    cnn = float_network(load_artifact(SERVED_MODEL).model)
+    convs = [m for m in cnn.modules() if isinstance(m, nn.Conv2d)]
+    assert convs
+    assert all(conv.weight.is_contiguous(memory_format=torch.channels_last) for conv in convs)
+    assert not all(conv.weight.is_contiguous() for conv in convs)  # really NHWC, not both at once
+    mlp = load_artifact(MLP_MODEL).model
+    served_mlp = float_network(mlp)
+    assert all(p.is_contiguous() for p in served_mlp.parameters())  # no convolutions: layout left alone
 
 
 def test_cnn_loses_every_batchnorm() -> None:
@@ -124,6 +144,8 @@ def test_the_holder_serves_the_folded_form(tmp_path: Path) -> None:
     loaded = holder.load(SERVED_MODEL)
     assert holder.current is loaded
     assert not any(isinstance(m, nn.BatchNorm2d) for m in loaded.model.modules())
+    conv = next(m for m in loaded.model.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     trained = load_artifact(write_tiny_artifact(tmp_path / "tiny.safetensors", arch="cnn"))
     previous = holder.swap(trained)
     assert previous is loaded
