@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.holder = ModelHolder()
+    app.state.holder = ModelHolder(int8=settings.int8)
     app.state.jobs = None
     app.state.degraded = {}  # part -> reason, for /ready and the 503s of the jobs and registry APIs
     app.include_router(api_router)

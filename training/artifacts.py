@@ -38,10 +38,12 @@ class ArtifactError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: nn.Module
+    model: nn.Module  # float, differentiable: explanations and evaluation run it
     metadata: dict[str, Any]
     normalization: Normalization
     calibration: Calibration = Calibration()
+    # The int8 form serving may answer with instead (training.optimize.for_serving, DIGITS_INT8).
+    quantized: nn.Module | None = None
 
     @property
     def id(self) -> str:
@@ -195,8 +197,9 @@ def score_batch(loaded: LoadedModel, batch: torch.Tensor) -> Scores:
     refuses on the energy score.
     """
     calibration = loaded.calibration
+    network = loaded.quantized if loaded.quantized is not None else loaded.model
     with torch.inference_mode():
-        outputs = loaded.model(batch)
+        outputs = network(batch)
         logits = outputs[:, : len(CLASSES)]
         probabilities = torch.softmax(logits / calibration.temperature, dim=1)
         energies = energy(logits, calibration.temperature)

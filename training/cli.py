@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from training import calibrate_cli, realworld
+from training import calibrate_cli, quantize_cli, realworld
 from training.artifacts import ArtifactError, load_artifact
 from training.config import TrainConfig
 from training.loop import EpochMetrics, Tensors, evaluate
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     realworld.add_command(commands, DEFAULT_DATA_DIR)
     calibrate_cli.add_command(commands, DEFAULT_DATA_DIR)
     synth_cli.add_command(commands, DEFAULT_DATA_DIR)
+    quantize_cli.add_command(commands, DEFAULT_DATA_DIR)
     return parser
 
 

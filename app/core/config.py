@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(64, gt=0, description="Most images the dynamic batcher runs in one forward pass.")
     torch_threads: int = Field(1, gt=0, description="torch intra-op threads per inference worker.")
+    int8: bool = Field(
+        False,
+        description="Answer with a model's int8 form (x86 CPUs) when `python -m training quantize` recorded "
+        "one for it, having checked its test accuracy; other models are served in float.",
+    )
     data_dir: Path = Field(PROJECT_ROOT.parent / "shared" / "data" / "mnist", description="MNIST files for training.")
     state_dir: Path = Field(PROJECT_ROOT / "state", description="Job database and generated admin token.")
     models_dir: Path | None = Field(None, description="Where trained model versions go; default STATE_DIR/models.")

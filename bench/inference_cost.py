@@ -1,0 +1,160 @@
+"""What each inference-time form of a model costs per image, and whether it still gives the same answers.
+
+For each artifact: the model as trained (float), with BatchNorm folded into its convolutions
+(training.optimize.fold_batchnorm, what serving runs), folded and channels-last, and two int8 forms
+from PyTorch's own (eager, torch.ao) quantization: static (training.quantize, what DIGITS_INT8
+serves: x86 engine, ranges measured on MNIST validation digits, the logits' Linear in float) and
+dynamic (Linear layers only). Prints the per-image latency of one forward pass at
+batch 1, 8 and 32 on one torch thread (serving's DIGITS_TORCH_THREADS default), then each form's
+agreement with float over the whole MNIST test set (the digit read, and whether it is refused as not
+a digit, both as training.artifacts.score_batch decides them), its largest digit-logit difference,
+its test accuracy (argmax of the digits) and the share it refuses.
+
+All figures of one run come from the same process, interleaved by round, so machine noise hits every
+form alike; each figure is the best round's median (noise from other processes only ever adds time).
+Quote them as ratios to float.
+
+    python -m bench.inference_cost [--model models/cnn.safetensors ...] [--threads 1] [--seconds 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import logging
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from training import quantize
+from training.artifacts import LoadedModel, load_artifact, score_batch
+from training.calibrate_cli import validation_split
+from training.flops import mflops_per_image
+from training.mnist import load_split
+from training.optimize import fold_batchnorm
+from training.preprocessing import Normalization, normalize
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCHES = (1, 8, 32)
+CALIBRATION_IMAGES = 1000
+log = logging.getLogger("bench.inference_cost")
+
+
+def int8_dynamic(model: nn.Module) -> nn.Module:
+    """Dynamic quantization of the Linear layers only (weights int8, activations quantized per call)."""
+    from torch.ao import quantization as tq
+
+    torch.backends.quantized.engine = "x86"
+    quantized: nn.Module = tq.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
+    return quantized
+
+
+class ChannelsLast(nn.Module):
+    """A copy of MODEL with NHWC weights, fed NHWC inputs (the layout oneDNN's convolutions prefer)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.model(batch.contiguous(memory_format=torch.channels_last))  # type: ignore[no-any-return]
+
+
+def per_image_us(forward: nn.Module, batch: torch.Tensor, seconds: float) -> float:
+    """Median time of one forward pass over BATCH, divided by its size, in microseconds."""
+    with torch.inference_mode():
+        for _ in range(5):
+            forward(batch)
+        samples: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline or len(samples) < 5:
+            start = time.perf_counter()
+            forward(batch)
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples) / len(batch) * 1e6
+
+
+def answers(loaded: LoadedModel, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Digit logits, predicted digits and refusals, as serving computes them (training.artifacts.score_batch)."""
+    scores = [score_batch(loaded, inputs[start : start + 500]) for start in range(0, len(inputs), 500)]
+    logits = torch.cat([s.logits for s in scores])
+    return logits, logits.argmax(1), torch.cat([s.refused for s in scores])
+
+
+def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None:
+    loaded = load_artifact(path)
+    norm: Normalization = loaded.normalization
+    test = load_split(data_dir, "test")
+    train = load_split(data_dir, "train")
+    inputs = normalize(test.images, norm)
+    labels = torch.from_numpy(test.labels.astype(np.int64))
+    calibration = normalize(validation_split(train).images[:CALIBRATION_IMAGES], norm)
+
+    folded = fold_batchnorm(loaded.model)
+    forms: dict[str, nn.Module] = {
+        "float": loaded.model,
+        "folded": folded,
+        "folded+channels_last": ChannelsLast(folded),
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # What DIGITS_INT8 serves: ranges measured on validation digits, the logits' Linear in float.
+        forms["int8 static (x86)"] = quantize.quantize(loaded.model, quantize.calibrate(loaded.model, calibration))
+        forms["int8 dynamic (Linear)"] = int8_dynamic(folded)
+    deprecations = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, Warning)})
+
+    params = sum(p.numel() for p in loaded.model.parameters())
+    log.info(f"\n{path.name} ({loaded.id}): {params:,} parameters, {mflops_per_image(loaded.model):.3f} MFLOP/image")
+    log.info(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), engine x86")
+    for message in deprecations:
+        log.info(f"  warning while quantizing: {message}")  # those training.quantize does not silence
+
+    times: dict[tuple[str, int], list[float]] = {}
+    for _ in range(rounds):  # interleaved rounds: a noisy second hits every form, not just one
+        for name, forward in forms.items():
+            for size in BATCHES:
+                times.setdefault((name, size), []).append(per_image_us(forward, inputs[:size], seconds))
+
+    reference, digits, refused = answers(loaded, inputs)
+    header = "".join(f"{f'b={size} us/img':>14}" for size in BATCHES)
+    log.info(
+        f"{'form':<24}{header}{'b=1 vs float':>14}{'agree %':>9}{'refusals same %':>17}"
+        f"{'max |dlogit|':>14}{'test acc %':>12}{'refused %':>11}"
+    )
+    for name, form in forms.items():
+        medians = [min(times[name, size]) for size in BATCHES]
+        out, out_digits, out_refused = answers(dataclasses.replace(loaded, model=form), inputs)
+        agree = float((out_digits == digits).float().mean()) * 100
+        same_refusals = float((out_refused == refused).float().mean()) * 100
+        diff = float((out - reference).abs().max())
+        accuracy = float((out_digits == labels).float().mean()) * 100  # argmax of the digits, refusals aside
+        ratio = medians[0] / min(times["float", 1])
+        cells = "".join(f"{value:>14.1f}" for value in medians)
+        log.info(
+            f"{name:<24}{cells}{ratio:>13.2f}x{agree:>9.2f}{same_refusals:>17.2f}"
+            f"{diff:>14.2e}{accuracy:>12.2f}{float(out_refused.float().mean()) * 100:>11.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, action="append", help="artifact (repeatable); default models/cnn")
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data" / "mnist")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (serving's default: 1)")
+    parser.add_argument("--seconds", type=float, default=0.3, help="timing per form, batch size and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    for path in args.model or [ROOT / "models" / "cnn.safetensors"]:
+        bench_model(path, args.data_dir, args.seconds, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
