@@ -63,7 +63,7 @@ class TrainCreate(BaseModel):
     """Start a training run; omitted hyper-parameters take the architecture's defaults.
 
     Defaults: mlp 15 epochs, learning rate 1e-4, batch 100; cnn 8 epochs, 2e-3, batch 128 (cosine schedule);
-    compact (the served default's architecture) 20 epochs, 4e-3, batch 128, cosine, augmented, with
+    compact (the served default's architecture) 15 epochs, 4e-3, batch 128, cosine, augmented, with
     rendered training digits and generated non-digits. The training data is the server's
     DIGITS_DATA_DIR; a request cannot choose files.
     """
