@@ -3,7 +3,7 @@
 Starts uvicorn on a free 127.0.0.1 port over a temporary state directory, sends N sequential single-image
 predictions idle, starts a training job, waits until it is training, sends N more, then cancels the job and
 stops the server. Prints p50/p99 for both and the ratio (target: p50 during training <= 3x idle).
-Run: python -m bench.latency_during_training [--requests 300] [--model models/cnn.safetensors]
+Run: python -m bench.latency_during_training [--requests 300] [--model models/compact.safetensors]
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ ADMIN_URL = os.environ.get("DIGITS_BENCH_POSTGRES", "postgresql://postgres@127.0
 TOKEN = "bench-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MODEL = ROOT / "models" / "mlp.safetensors"
-OTHER = ROOT / "models" / "cnn.safetensors"
+OTHER = ROOT / "models" / "cnn-large.safetensors"
 PNG = ROOT / "scripts" / "samples" / "digit-7.png"
 log = logging.getLogger("bench.replicas")
 

@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=30, help="seconds per report line")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "cnn.safetensors")
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "compact.safetensors")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -25,7 +25,7 @@ from training.preprocessing import REFERENCE
 
 DATA_DIR = (PROJECT_ROOT.parent / "shared" / "data" / "mnist").resolve()
 MODELS_DIR = PROJECT_ROOT / "models"
-SERVED_MODEL = MODELS_DIR / "cnn.safetensors"
+SERVED_MODEL = MODELS_DIR / "compact.safetensors"
 MLP_MODEL = MODELS_DIR / "mlp.safetensors"
 
 

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "cnn.safetensors"
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "compact.safetensors"
 
 
 def _share_of_cpus(fields: dict[str, Any]) -> int:

@@ -60,7 +60,7 @@ def test_committed_models_are_registered_and_the_served_one_is_live(client: Test
         path = COMMITTED[model["id"]]
         meta = read_metadata(path)
         assert model["architecture"] == meta["architecture"]
-        assert model["architecture"]["name"] in {"mlp", "cnn"}
+        assert model["architecture"]["name"] in {"mlp", "cnn", "compact"}
         assert model["test_accuracy"] == meta["test"]["accuracy"]
         assert model["sha256"] == meta["weights_sha256"]
         assert model["size"] == path.stat().st_size
@@ -75,7 +75,7 @@ def test_committed_models_are_registered_and_the_served_one_is_live(client: Test
 
 
 def test_a_downloaded_model_loads_and_matches_the_registered_checksum(client: TestClient, tmp_path: Path) -> None:
-    [cnn_id] = [model_id for model_id, path in COMMITTED.items() if path.name == "cnn.safetensors"]
+    [cnn_id] = [model_id for model_id, path in COMMITTED.items() if path.name == "cnn-large.safetensors"]
     response = client.get(f"/models/{cnn_id}/weights")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
@@ -96,7 +96,7 @@ def test_activate_needs_the_token_swaps_without_a_failed_request_and_survives_a_
     database_url: str, tmp_path: Path
 ) -> None:
     settings = backend_settings(database_url, tmp_path / "state")
-    [cnn_id] = [model_id for model_id, path in COMMITTED.items() if path.name == "cnn.safetensors"]
+    [cnn_id] = [model_id for model_id, path in COMMITTED.items() if path.name == "cnn-large.safetensors"]
     with TestClient(create_app(settings)) as client:
         assert client.post(f"/models/{cnn_id}/activate").status_code == 401
         assert client.post("/models/nope/activate", headers=AUTH).status_code == 404

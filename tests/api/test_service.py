@@ -31,7 +31,7 @@ def test_ready_is_503_until_the_model_is_loaded(settings: Settings) -> None:
 
 def test_model_info(client: TestClient) -> None:
     body = client.get("/model").json()
-    assert body["architecture"]["name"] == "cnn"
+    assert body["architecture"]["name"] == "compact"
     assert body["preprocessing"] == {"size": 28, "mean": 0.5, "std": 0.5}
     assert body["test_accuracy"] >= 0.993
     assert body["epochs"] == len(body["history"]) > 0

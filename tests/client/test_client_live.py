@@ -66,7 +66,7 @@ def test_predict_many_frame_and_model(client: Client) -> None:
     model = client.model()
     assert model.id == predictions[0].model
     assert model.test_accuracy is not None
-    assert model.architecture["name"] in ("cnn", "mlp")
+    assert model.architecture["name"] in ("compact", "cnn", "mlp")
 
 
 def test_a_number_warns_and_segment_reads_each_digit(client: Client) -> None:

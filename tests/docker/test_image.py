@@ -134,7 +134,7 @@ def _wait_until_up(docker: str, container: str, url: str) -> None:
 
 @pytest.fixture(scope="module")
 def container(docker: str, image: str) -> Iterator[Container]:
-    # The image serves models/cnn.safetensors by default; until it is committed, serve the MLP.
+    # The image serves models/compact.safetensors by default; until it is committed, serve the MLP.
     model = SERVED_MODEL if SERVED_MODEL.with_suffix(".json").is_file() else MLP_MODEL
     model_id = str(json.loads(model.with_suffix(".json").read_text())["id"])
     override = [] if model == SERVED_MODEL else ["--env", f"DIGITS_MODEL={SOURCE_DIR}/models/{model.name}"]

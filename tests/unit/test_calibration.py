@@ -87,12 +87,13 @@ def test_an_artifact_without_calibration_is_served_as_before(tmp_path: Path) -> 
     assert not score_batch(loaded, batch).refused.any()
 
 
-@pytest.mark.parametrize("name", ["cnn", "mlp", "mlp-tutorial"])
+@pytest.mark.parametrize("name", ["compact", "cnn-large", "mlp", "mlp-tutorial"])
 def test_committed_models_are_calibrated_and_still_load(name: str) -> None:
     loaded = load_artifact(MODELS_DIR / f"{name}.safetensors")
     entry = loaded.metadata["calibration"]
     assert loaded.calibration.temperature == entry["temperature"] != 1.0
-    assert loaded.calibration.energy_threshold == entry["energy_threshold"]
+    threshold = "reject_threshold" if loaded.rejects else "energy_threshold"
+    assert getattr(loaded.calibration, threshold) == entry[threshold]
     assert entry["validation_refused"] <= REFUSE_RATE
     assert entry["validation_nll_after"] <= entry["validation_nll_before"]
     assert entry["test_ece_after"] <= 0.02

@@ -36,7 +36,7 @@ def by_subset(scores: list[Score]) -> dict[tuple[str, str], float]:
         (MLP_MODEL, {"photos": 0.9, "drawn": 0.94, "scans": 0.78}),
         (SERVED_MODEL, {"photos": 0.92, "drawn": 0.94, "scans": 0.9}),
     ],
-    ids=["mlp", "cnn"],
+    ids=["mlp", "served"],
 )
 def test_framing_beats_raw_by_a_wide_margin(
     sample: list[evalset.Sample], model: Path, floors: dict[str, float]

@@ -2,7 +2,7 @@
 
 tests/data/realworld-kinds holds 8 images of each kind, written by
 
-    python -m training realworld --model models/cnn.safetensors --split dev --count 8 \
+    python -m training realworld --model models/compact.safetensors --split dev --count 8 \
         --subsets tight marker canvas lowres pencil lined squared shadow colour inverted \
         --write tests/data/realworld-kinds
 
