@@ -5,8 +5,8 @@ and bench/ceiling_app.py (a bare ASGI app on the service's own server setup that
 multipart body and answers a fixed JSON of the size of the service's answer: what the HTTP stack
 alone allows) on free loopback ports. For each concurrency level it loads them one after the other
 (interleaved, so machine noise hits all alike) with ../shared/bench/loadtest.sh (wrk, multipart
-PNG). Prints req/s, p50, p99, errors and resident memory per level, with the ratios to the
-baseline, to the ceiling and to the first model. Needs wrk (Debian: apt-get install wrk).
+PNG). Prints req/s, p50, p99, errors, resident memory and the servers' CPU time per request per
+level, with the ratios to the baseline, to the ceiling and to the first model. Needs wrk (Debian: apt-get install wrk).
 
 This service runs as `python -m app` does, with the request-head and body limits of
 app/api/http_protocol.py; `--unguarded` also loads the same app behind uvicorn's plain httptools
@@ -59,6 +59,9 @@ class Level:
     p99_ms: float
     errors: int
     rss_mib: float  # largest resident set of one serving process, after the load
+    # CPU time of the server's process tree during the measured window, per request answered: on a
+    # shared machine req/s swings with the neighbours' load, this much less.
+    cpu_us: float = 0.0
 
 
 def rss_mib(pid: int) -> float:
@@ -162,9 +165,25 @@ def load(url: str, png: Path, concurrency: int, seconds: int, warmup: int, label
 
 
 def measure(url: str, png: Path, c: int, args: argparse.Namespace, label: str, pid: int, raw: bool = False) -> Level:
-    fields = load(url, png, c, args.seconds, args.warmup, label, raw)
+    if args.warmup:
+        # The warm-up as a run of its own (loadtest.sh's own would fall inside the CPU window below),
+        # then loadtest.sh's pause for requests orphaned by its closed connections.
+        load(url, png, c, args.warmup, 0, label, raw)
+        time.sleep(1)
+    cpu = cpu_seconds(pid)
+    fields = load(url, png, c, args.seconds, 0, label, raw)
+    cpu = cpu_seconds(pid) - cpu
     errors = sum(int(fields[key]) for key in ("non2xx", "connect_err", "read_err", "write_err", "timeouts"))
-    return Level(c, float(fields["rps"]), float(fields["p50_ms"]), float(fields["p99_ms"]), errors, serving_rss(pid))
+    requests = int(fields["requests"])
+    return Level(
+        c,
+        float(fields["rps"]),
+        float(fields["p50_ms"]),
+        float(fields["p99_ms"]),
+        errors,
+        serving_rss(pid),
+        cpu / requests * 1e6 if requests else 0.0,
+    )
 
 
 def _ratio(level: Level, other: Level | None) -> str:
@@ -178,7 +197,7 @@ def row(
     return (
         f"{name:<24} c={level.concurrency:<3} {level.rps:8.0f} req/s  p50 {level.p50_ms:7.2f} ms  "
         f"p99 {level.p99_ms:7.2f} ms  errors {level.errors:<4} rss {level.rss_mib:6.0f} MiB  "
-        f"{_ratio(level, naive)} {_ratio(level, ceiling)} {_ratio(level, first)}"
+        f"cpu {level.cpu_us:6.0f} us/req  {_ratio(level, naive)} {_ratio(level, ceiling)} {_ratio(level, first)}"
     )
 
 
@@ -320,6 +339,12 @@ def goals(c: int, base: Level, top: Level, mine: Level, other: Level | None, arg
             f"(goal <= {p99_goal}), {mine.rps:.0f} req/s (anchor goal {rps_goal}): "
             f"{'met' if met else 'not met'}"
         )
+    if top.cpu_us and mine.cpu_us:
+        verdicts.append(
+            f"c={c}: CPU per request: ceiling {top.cpu_us:.0f} us, {args.model.stem} {mine.cpu_us:.0f} us, so our "
+            f"work {mine.cpu_us - top.cpu_us:.0f} us; where CPU is the limit that reads as "
+            f"{top.cpu_us / mine.cpu_us:.2f}x the ceiling's req/s"
+        )
     if c == 64:
         met = mine.rps >= CEILING_SHARE * top.rps and mine.p99_ms <= CEILING_P99_MS and mine.errors == 0
         verdicts.append(
@@ -332,9 +357,10 @@ def goals(c: int, base: Level, top: Level, mine: Level, other: Level | None, arg
         if c == 64:
             met = met and other.p99_ms <= COMPARE_P99_MS
             p99_note = f", p99 {other.p99_ms:.1f} ms (goal <= {COMPARE_P99_MS})"
+        cpu_note = f"; by CPU per request {mine.cpu_us / other.cpu_us:.2f}x" if other.cpu_us else ""
         verdicts.append(
             f"c={c}: {args.compare.stem} {other.rps / mine.rps:.2f}x {args.model.stem} "
-            f"(goal >= {COMPARE_SHARE}x){p99_note}: {'met' if met else 'not met'}"
+            f"(goal >= {COMPARE_SHARE}x){p99_note}: {'met' if met else 'not met'}{cpu_note}"
         )
     return verdicts
 
