@@ -91,8 +91,11 @@ class BatchingStreamHandler(logging.StreamHandler[TextIO]):
             self._due.clear()
             try:
                 self.flush()
-            except Exception:  # noqa: BLE001 - e.g. a closed stream; the next emit reports it
-                continue
+            except Exception:  # noqa: BLE001 - e.g. a closed stream: reported as logging reports its own failures
+                lost = logging.LogRecord(
+                    __name__, logging.ERROR, __file__, 0, "writing a batch of log lines", None, None
+                )
+                self.handleError(lost)
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -84,6 +84,18 @@ def test_a_broken_stream_is_reported_by_logging_not_raised(monkeypatch: pytest.M
     assert [r.getMessage() for r in reported] == ["lost"]
 
 
+def test_a_batch_the_flusher_cannot_write_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk full")
+
+    reported = threading.Event()
+    handler = handler_on(Broken(), delay=0.01)
+    monkeypatch.setattr(handler, "handleError", lambda record: reported.set())
+    handler.handle(record("lost"))  # INFO: left to the flusher thread
+    assert reported.wait(timeout=30), "the flusher's failure went unreported"
+
+
 @pytest.mark.parametrize("created", [1_790_000_000.25, 1_790_000_000.999, 1_790_000_001.0, 1_790_000_061.5])
 def test_cached_asctime_equals_loggings_own(created: float) -> None:
     ours, theirs = SecondCachedFormatter(FORMAT), logging.Formatter(FORMAT)
