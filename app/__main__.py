@@ -18,7 +18,10 @@ from app.core.logging import configure_logging
 log = logging.getLogger("app")
 
 
-def main() -> None:
+def serve(target: str) -> None:
+    """Serve the ASGI app at TARGET ("module:attribute") as the service is served: DIGITS_* settings,
+    DIGITS_WORKERS processes, the guarded httptools protocol. bench/ceiling_app.py reuses it so its
+    HTTP ceiling runs on exactly the service's server setup."""
     configure_logging()
     try:
         settings = Settings()
@@ -40,7 +43,7 @@ def main() -> None:
             cpus,
         )
     uvicorn.run(
-        "app.main:app",
+        target,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -49,6 +52,10 @@ def main() -> None:
         http="app.api.http_protocol:GuardedHttpToolsProtocol",
         loop="uvloop",
     )
+
+
+def main() -> None:
+    serve("app.main:app")
 
 
 if __name__ == "__main__":

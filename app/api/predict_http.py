@@ -65,6 +65,8 @@ class PredictQuery:
     @classmethod
     def parse(cls, query_string: str) -> PredictQuery:
         """Validate the query like FastAPI would (422 naming the parameter); unknown names are ignored."""
+        if not query_string:
+            return _DEFAULT_QUERY  # most requests: nothing to parse
         values = dict(parse_qsl(query_string, keep_blank_values=True))
         preprocess = values.get("preprocess", "auto")
         if preprocess not in PREPROCESS_MODES:
@@ -76,6 +78,9 @@ class PredictQuery:
         if number is None or not 1 <= number <= FRAME_SCALE_MAX:
             raise _invalid("scale", f"Input should be an integer from 1 to {FRAME_SCALE_MAX}", scale)
         return cls(preprocess, return_frame, number, segment)
+
+
+_DEFAULT_QUERY = PredictQuery()
 
 
 def _flag(values: dict[str, str], name: str) -> bool:
