@@ -9,7 +9,7 @@ median per artifact.
 `--python` chooses the interpreter: the serving venv (.venv-serve, CPU torch) is what the image
 runs; its absence is said, and the current interpreter is used.
 
-    python -m bench.cold_start [--model models/cnn.safetensors ...] [--python .venv-serve/bin/python]
+    python -m bench.cold_start [--model models/compact.safetensors ...] [--python .venv-serve/bin/python]
         [--workers 1] [--runs 3] [--requests 200]
 """
 
@@ -131,7 +131,7 @@ def main() -> None:
         args.requests,
     )
     png = args.png.read_bytes()
-    for model in args.model or [ROOT / "models" / "cnn.safetensors"]:
+    for model in args.model or [ROOT / "models" / "compact.safetensors"]:
         runs = []
         for index in range(args.runs):
             run = one_run(python, model.resolve(), png, args.workers, args.requests)

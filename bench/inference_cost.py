@@ -14,7 +14,7 @@ All figures of one run come from the same process, interleaved by round, so mach
 form alike; each figure is the best round's median (noise from other processes only ever adds time).
 Quote them as ratios to float.
 
-    python -m bench.inference_cost [--model models/cnn.safetensors ...] [--threads 1] [--seconds 0.3]
+    python -m bench.inference_cost [--model models/compact.safetensors ...] [--threads 1] [--seconds 0.3]
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    for path in args.model or [ROOT / "models" / "cnn.safetensors"]:
+    for path in args.model or [ROOT / "models" / "compact.safetensors"]:
         bench_model(path, args.data_dir, args.seconds, args.rounds)
 
 

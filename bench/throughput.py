@@ -13,7 +13,7 @@ app/api/http_protocol.py; `--unguarded` also loads the same app behind uvicorn's
 protocol, to show what those limits cost. `--compare ARTIFACT` also serves a second model (e.g. the
 default cnn beside the mlp) in its own `python -m app`, loaded in the same rounds.
 
-    python -m bench.throughput [--model models/mlp.safetensors] [--compare models/cnn.safetensors]
+    python -m bench.throughput [--model models/mlp.safetensors] [--compare models/compact.safetensors]
         [--workers 2] [--levels 1,8,64] [--unguarded] [--raw]
 """
 
