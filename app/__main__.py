@@ -42,9 +42,11 @@ def main() -> None:
         )
     # Importing torch, FastAPI and SQLAlchemy creates ~370k objects, which set off full collections
     # that find almost nothing (~0.3 s of CPU of a ~2 s start); the lifespan (app/main.py) freezes
-    # what start-up built and turns the collector back on. Worker processes (DIGITS_WORKERS > 1) are
-    # new interpreters and start with it on.
-    gc.disable()
+    # what start-up built and turns the collector back on. Only when this process serves: with
+    # DIGITS_WORKERS > 1 it is uvicorn's supervisor, which never runs the lifespan, and the workers
+    # are new interpreters that start with the collector on.
+    if settings.workers == 1:
+        gc.disable()
     uvicorn.run(
         "app.main:app",
         host=settings.host,
