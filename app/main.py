@@ -75,9 +75,12 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         app.state.lanes = Lanes.start(settings)
         # Everything loaded so far (torch, the model, FastAPI) lives as long as the process: moving it
         # out of the collector's generations keeps each full collection from walking it, which showed
-        # up as ~100 ms stalls in /predict's p99 under load.
-        gc.collect()
+        # up as ~100 ms stalls in /predict's p99 under load. No gc.collect() first: it walked ~240k
+        # objects (0.12 s of CPU, twice that on a loaded machine) to find ~20 unreachable ones, and with
+        # `python -m app` (which starts with the collector off, see app/__main__.py) the ~1 MiB of
+        # import-time garbage is cheaper to keep than to find.
         gc.freeze()
+        gc.enable()
         try:
             yield
         finally:

@@ -1,16 +1,22 @@
 """Cold start and resident memory of `python -m app`, per artifact and interpreter.
 
-For each artifact, RUNS times: start `python -m app` (DIGITS_MODEL set to it, a fresh state
-directory, a free port) and time from the process's start to the first 200 answer of POST /predict
+For each artifact, RUNS times: start `python -m app` (DIGITS_MODEL set to it, a state directory, a
+free port) and time from the process's start to the first 200 answer of POST /predict
 with scripts/samples/digit-7.png (field `file`), polling every 10 ms; then send REQUESTS more and
-read VmRSS: summed over the process tree, and of the largest serving process. Prints each run and the
-median per artifact.
+read VmRSS: summed over the process tree, and of the largest serving process, whose Pss (its share of
+pages it shares with other processes, such as the workers' common libraries) and Private (what only
+it holds, what each more worker adds) come from /proc/PID/smaps_rollup. Prints each run, the median
+per artifact, and the load average (timings on a busy machine run long).
+
+`--state new` (the default) gives each run an empty state directory: the first start ever, which
+creates and migrates the job database. `--state existing` gives all runs of an artifact one state
+directory, prepared by an unmeasured start: a restart or another replica, the usual case.
 
 `--python` chooses the interpreter: the serving venv (.venv-serve, CPU torch) is what the image
 runs; its absence is said, and the current interpreter is used.
 
     python -m bench.cold_start [--model models/compact.safetensors ...] [--python .venv-serve/bin/python]
-        [--workers 1] [--runs 3] [--requests 200]
+        [--workers 1] [--runs 3] [--requests 200] [--state new|existing]
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class Run:
     seconds_to_first_200: float
     tree_rss_mib: float  # every process of the server together
     serving_rss_mib: float  # the largest process that answers requests
+    serving_pss_mib: float  # ... its proportional share of its pages
+    serving_private_mib: float  # ... the pages no other process shares
 
 
 def first_200(client: httpx.Client, url: str, png: bytes, process: subprocess.Popen[bytes], deadline: float) -> None:
@@ -61,14 +69,30 @@ def first_200(client: httpx.Client, url: str, png: bytes, process: subprocess.Po
     raise RuntimeError("no 200 within the time limit")
 
 
-def one_run(python: str, model: Path, png: bytes, workers: int, requests: int) -> Run:
+def serving_pid(pid: int) -> int:
+    """The largest process that answers requests (as serving_rss chooses it)."""
+    tree = descendants(pid)
+    serving = tree[1:] if len(tree) > 1 else tree
+    return max(serving, key=rss_mib)
+
+
+def pss_and_private_mib(pid: int) -> tuple[float, float]:
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)
+    private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return fields.get("Pss", 0) / 1024, private / 1024
+
+
+def one_run(python: str, model: Path, png: bytes, workers: int, requests: int, state: Path) -> Run:
     port = free_port()
     url = f"http://127.0.0.1:{port}/predict"
-    with tempfile.TemporaryDirectory() as state, tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as output:
         env = {
             **os.environ,
             "DIGITS_MODEL": str(model),
-            "DIGITS_STATE_DIR": state,
+            "DIGITS_STATE_DIR": str(state),
             "DIGITS_PORT": str(port),
             "DIGITS_WORKERS": str(workers),
         }
@@ -88,7 +112,8 @@ def one_run(python: str, model: Path, png: bytes, workers: int, requests: int) -
                 for _ in range(requests):
                     client.post(url, files={"file": ("digit-7.png", png, "image/png")}).raise_for_status()
                 tree = sum(rss_mib(pid) for pid in descendants(process.pid))
-                return Run(elapsed, tree, serving_rss(process.pid))
+                pss, private = pss_and_private_mib(serving_pid(process.pid))
+                return Run(elapsed, tree, serving_rss(process.pid), pss, private)
             finally:
                 process.terminate()
                 try:
@@ -105,6 +130,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=200, help="requests before reading the memory")
+    parser.add_argument("--state", choices=["new", "existing"], default="new", help="state directory per run")
     parser.add_argument("--png", type=Path, default=ROOT / "scripts" / "samples" / "digit-7.png")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -133,23 +159,35 @@ def main() -> None:
     png = args.png.read_bytes()
     for model in args.model or [ROOT / "models" / "compact.safetensors"]:
         runs = []
-        for index in range(args.runs):
-            run = one_run(python, model.resolve(), png, args.workers, args.requests)
-            runs.append(run)
-            log.info(
-                "%-22s run %d: first 200 after %5.2f s  rss tree %6.1f MiB  serving process %6.1f MiB",
-                model.name,
-                index + 1,
-                run.seconds_to_first_200,
-                run.tree_rss_mib,
-                run.serving_rss_mib,
-            )
+        with tempfile.TemporaryDirectory() as shared:
+            if args.state == "existing":
+                one_run(python, model.resolve(), png, args.workers, 0, Path(shared))  # creates the database
+            for index in range(args.runs):
+                with tempfile.TemporaryDirectory() as fresh:
+                    state = Path(shared if args.state == "existing" else fresh)
+                    run = one_run(python, model.resolve(), png, args.workers, args.requests, state)
+                runs.append(run)
+                log.info(
+                    "%-22s run %d: first 200 after %5.2f s  rss tree %6.1f MiB  serving process rss %6.1f "
+                    "pss %6.1f private %6.1f MiB",
+                    model.name,
+                    index + 1,
+                    run.seconds_to_first_200,
+                    run.tree_rss_mib,
+                    run.serving_rss_mib,
+                    run.serving_pss_mib,
+                    run.serving_private_mib,
+                )
         log.info(
-            "%-22s median: first 200 after %5.2f s  rss tree %6.1f MiB  serving process %6.1f MiB",
+            "%-22s median: first 200 after %5.2f s  rss tree %6.1f MiB  serving process rss %6.1f "
+            "pss %6.1f private %6.1f MiB  (load average %.2f)",
             model.name,
             statistics.median(r.seconds_to_first_200 for r in runs),
             statistics.median(r.tree_rss_mib for r in runs),
             statistics.median(r.serving_rss_mib for r in runs),
+            statistics.median(r.serving_pss_mib for r in runs),
+            statistics.median(r.serving_private_mib for r in runs),
+            os.getloadavg()[0],
         )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 import safetensors
 import torch
 
-from training.artifacts import CLASSES, CLASSES_WITH_REJECT, save_artifact, write_atomic
+from training.artifacts import CLASSES, CLASSES_WITH_REJECT, new_model_id, save_artifact, write_atomic
 from training.calibrate_cli import calibration_metadata, validation_split
 from training.calibration import VAL_SIZE
 from training.config import TrainConfig
@@ -20,10 +19,6 @@ from training.loop import BatchCallback, EpochCallback, TrainResult, fit, split_
 from training.mnist import MnistSplit, load_split
 from training.plots import plot_path, render_history_png
 from training.preprocessing import REFERENCE
-
-
-def new_model_id(arch: str, now: datetime) -> str:
-    return f"{arch}-{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
 def build_metadata(config: TrainConfig, result: TrainResult, model_id: str, now: datetime) -> dict[str, Any]:

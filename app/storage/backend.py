@@ -8,13 +8,13 @@ from pathlib import Path
 
 from app.core.config import PROJECT_ROOT, Settings
 from app.jobs.ports import ArtifactStore, JobStore, Listener, ModelRecord, Registry, TrainerLease
-from app.storage import migrate
 from app.storage.artifacts import DatabaseArtifactStore, LocalArtifactStore, record_for
 from app.storage.database import SQLITE_FILE, Database, sqlite_url
 from app.storage.jobs import SqlJobStore
 from app.storage.leases import FileLease, TrainerRole
 from app.storage.notify import PgListener
 from app.storage.registry import SqlRegistry
+from app.storage.schema_version import at_head
 from training.artifacts import ArtifactError
 
 log = logging.getLogger("app.storage")
@@ -54,7 +54,8 @@ def open_backend(settings: Settings) -> Backend:
     """Open and migrate the database. Raises DatabaseDamagedError (or a driver error) if it cannot be used."""
     database = Database.open(database_url(settings))
     try:
-        migrate.upgrade(database)
+        if not at_head(database):
+            _migrate(database)
     except BaseException:
         database.close()
         raise
@@ -71,6 +72,13 @@ def open_backend(settings: Settings) -> Backend:
         )
     lease = FileLease(settings.state_dir) if settings.is_trainer else TrainerRole(False)
     return Backend(database, SqlJobStore(database), registry, LocalArtifactStore(), lease, None)
+
+
+def _migrate(database: Database) -> None:
+    # Imported only here: Alembic is start-up cost that a database already at head does not need.
+    from app.storage import migrate
+
+    migrate.upgrade(database)
 
 
 def register_file(backend: Backend, path: Path, source: str = "file", source_ref: str | None = None) -> ModelRecord:

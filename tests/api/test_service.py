@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
+import app.__main__ as entry
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import DATA_DIR
@@ -39,6 +42,26 @@ def test_model_info(client: TestClient) -> None:
     assert body["created"]
     assert body["calibration"]["temperature"] > 0
     assert body["calibration"]["energy_threshold"] < 0
+
+
+@pytest.mark.parametrize(("workers", "collector_on"), [("1", False), ("2", True)])
+def test_python_m_app_starts_with_the_collector_off_and_the_lifespan_turns_it_back_on(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, workers: str, collector_on: bool
+) -> None:
+    """Off only while a serving process imports and loads (app/__main__.py, app/main.py); never in the
+    supervisor of several workers, which runs no lifespan to turn it back on."""
+    seen: list[bool] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.append(gc.isenabled()))
+    monkeypatch.setenv("DIGITS_WORKERS", workers)
+    try:
+        entry.main()
+        assert seen == [collector_on]
+        with TestClient(create_app(settings)) as client:
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0  # start-up's objects are out of the collector's way
+            assert client.get("/ready").status_code == 200
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt"])
