@@ -26,6 +26,7 @@ from training.preprocessing import REFERENCE
 DATA_DIR = (PROJECT_ROOT.parent / "shared" / "data" / "mnist").resolve()
 MODELS_DIR = PROJECT_ROOT / "models"
 SERVED_MODEL = MODELS_DIR / "compact.safetensors"
+CNN_LARGE_MODEL = MODELS_DIR / "cnn-large.safetensors"  # the default before issue 12
 MLP_MODEL = MODELS_DIR / "mlp.safetensors"
 
 

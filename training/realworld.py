@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 
 from training import evalset
 from training.artifacts import LoadedModel, load_artifact, score_batch
+from training.optimize import for_serving
 from training.calibration import expected_calibration_error
 from training.evalset.numbers import NumberSample, generate_numbers
 from training.failures import failure_sheet
@@ -265,7 +266,8 @@ def _samples(args: argparse.Namespace) -> list[evalset.Sample]:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_artifact(args.model)
+    # The form the server answers with: BatchNorm folded, and int8 where asked (as DIGITS_INT8 does).
+    loaded = for_serving(load_artifact(args.model), args.int8)
     samples = _samples(args)
     log.info(
         "model %s on %d images; %s split of the issue-9 kinds and non-digits (MNIST test digits only)",
@@ -319,6 +321,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], d
         help="photographed numbers of 2-5 MNIST test digits read with segment=true (0: none)",
     )
     cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--int8", action="store_true", help="answer with the artifact's recorded int8 form (DIGITS_INT8)")
     cmd.add_argument("--photo-scale", type=float, nargs=2, default=evalset.SCALE_RANGE, metavar=("LOW", "HIGH"))
     cmd.add_argument("--write", type=Path, help="also save the generated images under this directory")
     cmd.add_argument(

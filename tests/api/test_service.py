@@ -41,7 +41,8 @@ def test_model_info(client: TestClient) -> None:
     assert body["final_epoch"] == body["history"][-1]
     assert body["created"]
     assert body["calibration"]["temperature"] > 0
-    assert body["calibration"]["energy_threshold"] < 0
+    assert body["calibration"]["reject_threshold"] >= 0  # the not-a-digit class's log-odds
+    assert body["classes"][-1] == "not a digit"
 
 
 @pytest.mark.parametrize(("workers", "collector_on"), [("1", False), ("2", True)])

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from app.core.model_holder import ModelHolder
-from tests.conftest import MLP_MODEL, SERVED_MODEL, write_tiny_artifact
+from tests.conftest import CNN_LARGE_MODEL, MLP_MODEL, SERVED_MODEL, write_tiny_artifact
 from training.artifacts import LoadedModel, load_artifact
 from training.mnist import MnistSplit
 from training.optimize import float_network, fold_batchnorm, for_serving
@@ -24,7 +24,7 @@ def logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         return model(inputs)  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("path", [SERVED_MODEL, MLP_MODEL], ids=["cnn", "mlp"])
+@pytest.mark.parametrize("path", [SERVED_MODEL, CNN_LARGE_MODEL, MLP_MODEL], ids=["compact", "cnn-large", "mlp"])
 def test_folded_model_answers_as_the_trained_one(path: Path, mnist_test: MnistSplit) -> None:
     loaded = load_artifact(path)
     inputs = normalize(mnist_test.images[:COMPARED_IMAGES], loaded.normalization)
@@ -35,7 +35,7 @@ def test_folded_model_answers_as_the_trained_one(path: Path, mnist_test: MnistSp
     assert float((trained - folded).abs().max()) < 1e-3
 
 
-@pytest.mark.parametrize("path", [SERVED_MODEL, MLP_MODEL], ids=["cnn", "mlp"])
+@pytest.mark.parametrize("path", [SERVED_MODEL, CNN_LARGE_MODEL, MLP_MODEL], ids=["compact", "cnn-large", "mlp"])
 def test_the_served_float_network_answers_as_the_trained_one(path: Path, mnist_test: MnistSplit) -> None:
     loaded = load_artifact(path)
     inputs = normalize(mnist_test.images[:COMPARED_IMAGES], loaded.normalization)
@@ -45,7 +45,8 @@ def test_the_served_float_network_answers_as_the_trained_one(path: Path, mnist_t
 
 
 def test_convolutions_are_served_channels_last() -> None:
-    cnn = float_network(load_artifact(SERVED_MODEL).model)
+    # cnn-large: its 3x3 convolutions over several channels have weights whose two layouts differ.
+    cnn = float_network(load_artifact(CNN_LARGE_MODEL).model)
     convs = [m for m in cnn.modules() if isinstance(m, nn.Conv2d)]
     assert convs
     assert all(conv.weight.is_contiguous(memory_format=torch.channels_last) for conv in convs)
@@ -55,13 +56,14 @@ def test_convolutions_are_served_channels_last() -> None:
     assert all(p.is_contiguous() for p in served_mlp.parameters())  # no convolutions: layout left alone
 
 
-def test_cnn_loses_every_batchnorm() -> None:
-    loaded = load_artifact(SERVED_MODEL)
+@pytest.mark.parametrize(("path", "count"), [(CNN_LARGE_MODEL, 4), (SERVED_MODEL, 9)], ids=["cnn-large", "compact"])
+def test_every_batchnorm_is_folded(path: Path, count: int) -> None:
+    loaded = load_artifact(path)
     folded = fold_batchnorm(loaded.model)
-    assert sum(isinstance(m, nn.BatchNorm2d) for m in loaded.model.modules()) == 4
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in loaded.model.modules()) == count
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     convs = [m for m in folded.modules() if isinstance(m, nn.Conv2d)]
-    assert len(convs) == 4
+    assert len(convs) == count
     assert all(conv.bias is not None for conv in convs)  # BatchNorm's shift became the conv's bias
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import DATA_DIR, MLP_MODEL, SERVED_MODEL, png_bytes
+from tests.conftest import CNN_LARGE_MODEL, DATA_DIR, MLP_MODEL, SERVED_MODEL, png_bytes
 from training import quantize as quantize_module
 from training import quantize_cli
 from training.artifacts import LoadedModel, load_artifact, score_batch
@@ -38,7 +38,7 @@ def validation() -> MnistSplit:
 
 @pytest.fixture(scope="module")
 def cnn() -> LoadedModel:
-    return load_artifact(SERVED_MODEL)
+    return load_artifact(CNN_LARGE_MODEL)  # committed without int8 ranges: the tests record their own
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,20 @@ def test_int8_cnn_answers_as_float(
     assert float(same.double().mean()) >= 0.999
     # The logits stay in float (last Linear unquantized), so the calibrated probabilities stay close.
     assert float((as_float.probabilities - as_int8.probabilities).abs().mean()) < 0.01
+
+
+def test_the_default_models_recorded_int8_form_answers_as_float(mnist_test: MnistSplit) -> None:
+    """What DIGITS_INT8 serves for the committed default: its ranges as `python -m training quantize`
+    recorded them, the same digit and the same refusal on >= 99.9% of 1,000 test digits."""
+    compact = load_artifact(SERVED_MODEL)
+    assert compact.metadata["int8"]["engine"] == "x86"
+    served = for_serving(compact, int8=True)
+    assert served.quantized is not None
+    batch = normalize(mnist_test.images[:COMPARED_IMAGES], compact.normalization)
+    as_float, as_int8 = score_batch(for_serving(compact), batch), score_batch(served, batch)
+    same = (as_float.logits.argmax(1) == as_int8.logits.argmax(1)) & (as_float.refused == as_int8.refused)
+    assert len(same) == 1000
+    assert float(same.double().mean()) >= 0.999
 
 
 def test_quantizing_leaves_the_float_model_untouched(
@@ -232,7 +246,7 @@ def test_the_switch_serves_the_int8_form(
     monkeypatch: pytest.MonkeyPatch,
     mnist_test: MnistSplit,
 ) -> None:
-    path = copy_artifact(SERVED_MODEL, tmp_path)
+    path = copy_artifact(CNN_LARGE_MODEL, tmp_path)
     metadata = json.loads(path.with_suffix(".json").read_text())
     metadata["int8"] = {"engine": "x86", "activations": ranges_to_json(cnn_ranges)}
     path.with_suffix(".json").write_text(json.dumps(metadata))
