@@ -23,10 +23,10 @@ from numpy.typing import NDArray
 
 from training import evalset
 from training.artifacts import LoadedModel, load_artifact, score_batch
-from training.optimize import for_serving
 from training.calibration import expected_calibration_error
 from training.evalset.numbers import NumberSample, generate_numbers
 from training.failures import failure_sheet
+from training.optimize import for_serving
 from training.preprocessing import PREPROCESS_MODES, PreprocessMode, normalize, prepare_pixels
 
 log = logging.getLogger("training")

@@ -12,13 +12,14 @@ shadowed ones were answered blank.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from tests.conftest import DATA_DIR, SERVED_MODEL
+from tests.conftest import DATA_DIR, MLP_MODEL, SERVED_MODEL
 from training import evalset
 from training.artifacts import load_artifact
 from training.framing import FIT_SIDE, MNIST_CENTRE
@@ -100,3 +101,19 @@ def test_the_command_draws_the_misread_uploads_beside_their_frames(tmp_path: Pat
     with Image.open(sheet) as image:
         # raw misreads most of every kind: one row per kind, each upload beside its frame
         assert image.size == (2 * CELL * PER_ROW, CELL * len(evalset.KINDS))
+
+
+def test_the_command_answers_with_the_int8_form_when_asked(caplog: pytest.LogCaptureFixture) -> None:
+    """--int8 measures what DIGITS_INT8 serves: the committed default's recorded int8 network."""
+    from training.cli import main
+
+    args = ["realworld", "--model", str(SERVED_MODEL), "--samples", str(SAMPLE_DIR), "--modes", "auto"]
+    with caplog.at_level(logging.INFO, logger="training"):
+        assert main([*args, "--int8", "--subsets", "tight"]) == 0
+    assert "tight" in caplog.text
+    assert "serving it in float" not in caplog.text  # the recorded int8 form was used
+    caplog.clear()
+    mlp = ["realworld", "--model", str(MLP_MODEL), "--samples", str(SAMPLE_DIR), "--modes", "auto", "--int8"]
+    with caplog.at_level(logging.INFO, logger="training"):
+        assert main([*mlp, "--subsets", "tight"]) == 0
+    assert "has no int8 ranges" in caplog.text  # an artifact without a record is measured in float
