@@ -111,3 +111,27 @@ def test_cli_default_output_never_touches_committed_models(tmp_path: Path, monke
     (written,) = (tmp_path / "runs").glob("mlp-*.safetensors")
     assert load_artifact(written).metadata["data"]["train_size"] == 100
     assert not (tmp_path / "models").exists()
+
+
+def test_training_on_served_frames_learns_the_not_a_digit_class(tmp_path: Path) -> None:
+    """--rendered / --nondigits: framed renderings of training digits and generated non-digits join
+    the training data, the artifact gets the eleventh class, and the bank is cached for the next run."""
+    from training.run import run_training
+
+    config = TrainConfig.for_arch(
+        "mlp", epochs=1, train_limit=500, learning_rate=1e-3, rendered=40, nondigits=24, threads=1
+    )
+    cache = tmp_path / "cache"
+    metadata = run_training(config, DATA_DIR, tmp_path / "m.safetensors", cache_dir=cache)
+    assert metadata["classes"][-1] == "not a digit"
+    assert metadata["architecture"]["kwargs"]["classes"] == 11
+    assert metadata["data"]["rendered"] == 40
+    assert metadata["data"]["nondigits"] == 24
+    assert metadata["calibration"]["reject_threshold"] >= 0
+    assert metadata["calibration"]["energy_threshold"] is None
+    loaded = load_artifact(tmp_path / "m.safetensors")
+    assert loaded.rejects
+    [bank] = list(cache.glob("*.npz"))
+    cached_at = bank.stat().st_mtime_ns
+    run_training(config, DATA_DIR, tmp_path / "again.safetensors", cache_dir=cache)
+    assert [p.stat().st_mtime_ns for p in cache.glob("*.npz")] == [cached_at]  # read back, not rebuilt
