@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from starlette.types import Message
 
 from bench.ceiling_app import app, fixed_answer
+
+
+def run_alone(coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own: Playwright's sync API (browser tests in the same session)
+    keeps an event loop running in the main thread, where asyncio.run() refuses to start another."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result(timeout=30)
 
 
 @pytest.mark.parametrize("size", [10, 11, 243, 4096])
@@ -37,7 +46,7 @@ def run(messages: list[dict[str, Any]]) -> tuple[list[Message], int]:
             received_when_answered = received
         sent.append(message)
 
-    asyncio.run(app({"type": "http", "method": "POST", "path": "/predict"}, receive, send))
+    run_alone(app({"type": "http", "method": "POST", "path": "/predict"}, receive, send))
     return sent, received_when_answered
 
 
@@ -66,5 +75,5 @@ def test_lifespan_starts_and_stops() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(app({"type": "lifespan"}, receive, send))
+    run_alone(app({"type": "lifespan"}, receive, send))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
