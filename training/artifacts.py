@@ -126,9 +126,12 @@ def check_metadata(metadata: Any, origin: str) -> dict[str, Any]:
     if metadata["classes"] not in (CLASSES, CLASSES_WITH_REJECT):
         raise ArtifactError(f"{origin}: unexpected classes {metadata['classes']!r}")
     arch = metadata["architecture"]
-    outputs = arch.get("kwargs", {}).get("classes", len(CLASSES)) if isinstance(arch, dict) else None
-    if isinstance(arch, dict) and isinstance(arch.get("kwargs", {}), dict) and outputs != len(metadata["classes"]):
-        raise ArtifactError(f"{origin}: the network has {outputs!r} outputs for {len(metadata['classes'])} classes")
+    kwargs = arch.get("kwargs") if isinstance(arch, dict) else None
+    # Other malformed architectures are refused when the network is built (load_artifact_bytes).
+    if isinstance(kwargs, dict):
+        outputs = kwargs.get("classes", len(CLASSES))
+        if outputs != len(metadata["classes"]):
+            raise ArtifactError(f"{origin}: the network has {outputs!r} outputs for {len(metadata['classes'])} classes")
     return metadata
 
 

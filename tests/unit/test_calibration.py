@@ -181,3 +181,15 @@ def test_classes_and_network_outputs_must_agree(tmp_path: Path) -> None:
     metadata_path(path).write_text(json.dumps({**meta, "classes": [*meta["classes"][:10], "cat"]}))
     with pytest.raises(ArtifactError, match="unexpected classes"):
         load_artifact(path)
+
+
+@pytest.mark.parametrize("architecture", [{"name": "mlp", "kwargs": None}, {"name": "mlp", "kwargs": [1]}, "mlp"])
+def test_a_malformed_architecture_is_refused_not_a_crash(tmp_path: Path, architecture: object) -> None:
+    path = write_tiny_artifact(tmp_path / "m.safetensors")
+    meta = json.loads(metadata_path(path).read_text())
+    metadata_path(path).write_text(json.dumps({**meta, "architecture": architecture}))
+    if architecture == {"name": "mlp", "kwargs": None}:
+        assert load_artifact(path).id == meta["id"]  # no arguments: the architecture's defaults
+    else:
+        with pytest.raises(ArtifactError):
+            load_artifact(path)
