@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.local import descendants, free_port
+from bench.local import descendants, free_port, stop
 from bench.throughput import rss_mib, serving_rss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,17 +115,12 @@ def one_run(python: str, model: Path, png: bytes, workers: int, requests: int, s
                 pss, private = pss_and_private_mib(serving_pid(process.pid))
                 return Run(elapsed, tree, serving_rss(process.pid), pss, private)
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, action="append", help="artifact (repeatable); default models/cnn")
+    parser.add_argument("--model", type=Path, action="append", help="artifact (repeatable); default models/compact")
     parser.add_argument("--python", default=None, help=f"interpreter to serve with (default {SERVE_PYTHON} if any)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)

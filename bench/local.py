@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from contextlib import suppress
 from pathlib import Path
 
@@ -15,6 +16,16 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 15) -> None:
+    """Ask a server to stop; kill it if it has not within GRACE seconds (and reap it either way)."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def process_alive(pid: int) -> bool:

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from bench.local import descendants, free_port
+from bench.local import descendants, free_port, stop
 from bench.throughput import rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,12 +284,7 @@ def main() -> None:
             log.info("python -m app, %d worker(s), model %s, %d CPUs", args.workers, args.model.name, os.cpu_count())
             code = asyncio.run(soak(port, process.pid, args))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
         output.seek(0)
         tracebacks = output.read().decode(errors="replace").count("Traceback")
         log.info("tracebacks in the server log: %d", tracebacks)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.local import descendants, free_port
+from bench.local import descendants, free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
@@ -87,12 +87,7 @@ def server(command: list[str], cwd: Path, port: int, env: dict[str, str]) -> Ite
             wait_until_up(port, process, output)
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def cpu_seconds(pid: int) -> float:
