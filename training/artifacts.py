@@ -21,7 +21,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 from torch import nn
 
-from training.calibration import Calibration, CalibrationError, energy, not_a_digit_log_odds
+from training.calibration import Calibration, CalibrationError, refusal_scores
 from training.models import build_model
 from training.preprocessing import Normalization
 
@@ -195,8 +195,7 @@ class Scores:
 
     logits: torch.Tensor  # (N, 10): the digits' logits, as the network computed them
     probabilities: torch.Tensor  # (N, 10), softmax of logits / T
-    energy: torch.Tensor  # (N,), -logsumexp(logits / T)
-    refusal: torch.Tensor  # (N,): what the threshold is compared with (see refusal_threshold)
+    refusal: torch.Tensor  # (N,): what the threshold is compared with (calibration.refusal_scores)
     refusal_threshold: float | None  # None: nothing is refused
     refused: torch.Tensor  # (N,) bool: refusal above its threshold ("not a digit")
 
@@ -214,14 +213,13 @@ def score_batch(loaded: LoadedModel, batch: torch.Tensor) -> Scores:
         outputs = network(batch)
         logits = outputs[:, : len(CLASSES)]
         probabilities = torch.softmax(logits / calibration.temperature, dim=1)
-        energies = energy(logits, calibration.temperature)
+        refusal = refusal_scores(outputs, calibration.temperature)
     if loaded.rejects:
-        refusal = not_a_digit_log_odds(outputs)
         threshold: float | None = calibration.reject_threshold if calibration.reject_threshold is not None else 0.0
     else:
-        refusal, threshold = energies, calibration.energy_threshold
+        threshold = calibration.energy_threshold
     refused = refusal > threshold if threshold is not None else torch.zeros(len(refusal), dtype=torch.bool)
-    return Scores(logits, probabilities, energies, refusal, threshold, refused)
+    return Scores(logits, probabilities, refusal, threshold, refused)
 
 
 def predict_probabilities(loaded: LoadedModel, batch: torch.Tensor) -> torch.Tensor:
