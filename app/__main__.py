@@ -36,14 +36,14 @@ def serve(target: str) -> None:
     threads = settings.workers * settings.inference_workers * settings.torch_threads
     if threads > cpus:
         log.warning(
-            "%d processes x %d inference threads x %d torch threads = %d threads for %d CPUs: expect contention",
+            "%d processes x %d inference threads x %d threads per forward pass = %d threads for %d CPUs: contention",
             settings.workers,
             settings.inference_workers,
             settings.torch_threads,
             threads,
             cpus,
         )
-    # Importing torch, FastAPI and SQLAlchemy creates ~370k objects, which set off full collections
+    # Importing FastAPI, SQLAlchemy and the model's runtime creates many objects, which set off full collections
     # that find almost nothing (~0.3 s of CPU of a ~2 s start); the lifespan (app/main.py) freezes
     # what start-up built and turns the collector back on. Only when this process serves: with
     # DIGITS_WORKERS > 1 it is uvicorn's supervisor, which never runs the lifespan, and the workers

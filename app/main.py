@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import torch
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,7 +29,8 @@ from app.core.model_holder import ModelHolder
 from app.jobs.auth import configured_token
 from app.jobs.manager import JobManager
 from app.storage.database import DatabaseDamagedError
-from training.artifacts import ArtifactError
+from training import runtime
+from training.artifact_format import ArtifactError
 
 log = logging.getLogger("app")
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.torch_threads)
+        runtime.set_threads(settings.torch_threads)
         try:
             loaded = app.state.holder.load(settings.model)
         except (ArtifactError, OSError) as exc:
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
             log.error("%s", startup_failure["message"])
             raise
         app.state.lanes = Lanes.start(settings)
-        # Everything loaded so far (torch, the model, FastAPI) lives as long as the process: moving it
+        # Everything loaded so far (the model, its runtime, FastAPI) lives as long as the process: moving it
         # out of the collector's generations keeps each full collection from walking it, which showed
         # up as ~100 ms stalls in /predict's p99 under load. No gc.collect() first: it walked ~240k
         # objects (0.12 s of CPU, twice that on a loaded machine) to find ~20 unreachable ones, and with

@@ -1,13 +1,14 @@
 """What each inference-time form of a model costs per image, and whether it still gives the same answers.
 
-For each artifact: the model as trained (float), with BatchNorm folded into its convolutions
-(training.optimize.fold_batchnorm, what serving runs), folded and channels-last, and two int8 forms
+For each artifact: the model as trained (float, torch), with BatchNorm folded into its convolutions
+(training.optimize.fold_batchnorm), folded and channels-last, the ONNX Runtime session serving runs
+(training.runtime: folded, built from the artifact without torch), and two int8 forms
 from PyTorch's own (eager, torch.ao) quantization: static (training.quantize, what DIGITS_INT8
 serves: x86 engine, ranges measured on MNIST validation digits, the logits' Linear in float) and
 dynamic (Linear layers only). Prints the per-image latency of one forward pass at
-batch 1, 8 and 32 on one torch thread (serving's DIGITS_TORCH_THREADS default), then each form's
+batch 1, 8 and 32 on one thread (serving's DIGITS_TORCH_THREADS default), then each form's
 agreement with float over the whole MNIST test set (the digit read, and whether it is refused as not
-a digit, both as training.artifacts.score_batch decides them), its largest digit-logit difference,
+a digit, both as training.scoring decides them), its largest digit-logit difference,
 its test accuracy (argmax of the digits) and the share it refuses.
 
 All figures of one run come from the same process, interleaved by round, so machine noise hits every
@@ -21,29 +22,40 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import logging
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
-from training import quantize
-from training.artifacts import LoadedModel, load_artifact, score_batch
+from training import quantize, runtime
+from training.artifacts import LoadedModel, load_artifact
 from training.calibrate_cli import validation_split
 from training.flops import mflops_per_image
 from training.mnist import load_split
 from training.optimize import fold_batchnorm
 from training.preprocessing import Normalization, normalize
+from training.scoring import score_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 8, 32)
 CALIBRATION_IMAGES = 1000
 log = logging.getLogger("bench.inference_cost")
+Forward = Callable[[NDArray[np.float32]], NDArray[np.float32]]
+
+
+def torch_form(module: nn.Module) -> Forward:
+    def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        with torch.inference_mode():
+            return module(torch.from_numpy(batch)).numpy()  # type: ignore[no-any-return]
+
+    return forward
 
 
 def int8_dynamic(model: nn.Module) -> nn.Module:
@@ -66,25 +78,29 @@ class ChannelsLast(nn.Module):
         return self.model(batch.contiguous(memory_format=torch.channels_last))  # type: ignore[no-any-return]
 
 
-def per_image_us(forward: nn.Module, batch: torch.Tensor, seconds: float) -> float:
+def per_image_us(forward: Forward, batch: NDArray[np.float32], seconds: float) -> float:
     """Median time of one forward pass over BATCH, divided by its size, in microseconds."""
-    with torch.inference_mode():
-        for _ in range(5):
-            forward(batch)
-        samples: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline or len(samples) < 5:
-            start = time.perf_counter()
-            forward(batch)
-            samples.append(time.perf_counter() - start)
+    for _ in range(5):
+        forward(batch)
+    samples: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(samples) < 5:
+        start = time.perf_counter()
+        forward(batch)
+        samples.append(time.perf_counter() - start)
     return statistics.median(samples) / len(batch) * 1e6
 
 
-def answers(loaded: LoadedModel, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Digit logits, predicted digits and refusals, as serving computes them (training.artifacts.score_batch)."""
-    scores = [score_batch(loaded, inputs[start : start + 500]) for start in range(0, len(inputs), 500)]
-    logits = torch.cat([s.logits for s in scores])
-    return logits, logits.argmax(1), torch.cat([s.refused for s in scores])
+def answers(
+    loaded: LoadedModel, forward: Forward, inputs: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_]]:
+    """Digit logits, predicted digits and refusals, as serving computes them (training.scoring)."""
+    scores = [
+        score_outputs(forward(inputs[start : start + 500]), loaded.calibration, loaded.rejects)
+        for start in range(0, len(inputs), 500)
+    ]
+    logits = np.concatenate([s.logits for s in scores])
+    return logits, logits.argmax(1), np.concatenate([s.refused for s in scores])
 
 
 def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None:
@@ -93,20 +109,22 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
     test = load_split(data_dir, "test")
     train = load_split(data_dir, "train")
     inputs = normalize(test.images, norm)
-    labels = torch.from_numpy(test.labels.astype(np.int64))
-    calibration = normalize(validation_split(train).images[:CALIBRATION_IMAGES], norm)
+    labels = test.labels.astype(np.int64)
+    calibration = torch.from_numpy(normalize(validation_split(train).images[:CALIBRATION_IMAGES], norm))
 
     folded = fold_batchnorm(loaded.model)
-    forms: dict[str, nn.Module] = {
-        "float": loaded.model,
-        "folded": folded,
-        "folded+channels_last": ChannelsLast(folded),
+    forms: dict[str, Forward] = {
+        "float": torch_form(loaded.model),
+        "folded": torch_form(folded),
+        "folded+channels_last": torch_form(ChannelsLast(folded)),
+        "onnxruntime (served)": runtime.load_served(path).forward,
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # What DIGITS_INT8 serves: ranges measured on validation digits, the logits' Linear in float.
-        forms["int8 static (x86)"] = quantize.quantize(loaded.model, quantize.calibrate(loaded.model, calibration))
-        forms["int8 dynamic (Linear)"] = int8_dynamic(folded)
+        ranges = quantize.calibrate(loaded.model, calibration)
+        forms["int8 static (x86)"] = torch_form(quantize.quantize(loaded.model, ranges))
+        forms["int8 dynamic (Linear)"] = torch_form(int8_dynamic(folded))
     deprecations = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, Warning)})
 
     params = sum(p.numel() for p in loaded.model.parameters())
@@ -121,7 +139,7 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
             for size in BATCHES:
                 times.setdefault((name, size), []).append(per_image_us(forward, inputs[:size], seconds))
 
-    reference, digits, refused = answers(loaded, inputs)
+    reference, digits, refused = answers(loaded, forms["float"], inputs)
     header = "".join(f"{f'b={size} us/img':>14}" for size in BATCHES)
     log.info(
         f"{'form':<24}{header}{'b=1 vs float':>14}{'agree %':>9}{'refusals same %':>17}"
@@ -129,16 +147,16 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
     )
     for name, form in forms.items():
         medians = [min(times[name, size]) for size in BATCHES]
-        out, out_digits, out_refused = answers(dataclasses.replace(loaded, model=form), inputs)
-        agree = float((out_digits == digits).float().mean()) * 100
-        same_refusals = float((out_refused == refused).float().mean()) * 100
-        diff = float((out - reference).abs().max())
-        accuracy = float((out_digits == labels).float().mean()) * 100  # argmax of the digits, refusals aside
+        out, out_digits, out_refused = answers(loaded, form, inputs)
+        agree = float(np.mean(out_digits == digits)) * 100
+        same_refusals = float(np.mean(out_refused == refused)) * 100
+        diff = float(np.abs(out - reference).max())
+        accuracy = float(np.mean(out_digits == labels)) * 100  # argmax of the digits, refusals aside
         ratio = medians[0] / min(times["float", 1])
         cells = "".join(f"{value:>14.1f}" for value in medians)
         log.info(
             f"{name:<24}{cells}{ratio:>13.2f}x{agree:>9.2f}{same_refusals:>17.2f}"
-            f"{diff:>14.2e}{accuracy:>12.2f}{float(out_refused.float().mean()) * 100:>11.2f}"
+            f"{diff:>14.2e}{accuracy:>12.2f}{float(np.mean(out_refused)) * 100:>11.2f}"
         )
 
 
@@ -152,6 +170,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
+    runtime.set_threads(args.threads)
     for path in args.model or [ROOT / "models" / "compact.safetensors"]:
         bench_model(path, args.data_dir, args.seconds, args.rounds)
 

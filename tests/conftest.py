@@ -17,7 +17,8 @@ from app.core.config import PROJECT_ROOT, Settings
 from app.main import create_app
 from app.storage.database import Database
 from tests.backends import BACKENDS, backend_url, opened
-from training.artifacts import CLASSES, CLASSES_WITH_REJECT, save_artifact
+from training.artifact_format import CLASSES, CLASSES_WITH_REJECT
+from training.artifacts import save_artifact
 from training.config import MODEL_KWARGS
 from training.mnist import MnistSplit, load_split
 from training.models import build_model

@@ -19,16 +19,19 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
 from training import evalset
-from training.artifacts import ArtifactError, LoadedModel, load_artifact, rewrite_metadata
+from training.artifact_format import ArtifactError, rewrite_metadata
+from training.artifacts import LoadedModel, load_artifact
 from training.calibration import (
     DIGITS,
     VAL_SIZE,
     calibrate,
     expected_calibration_error,
     refusal_scores,
+    softmax,
     threshold_refusing,
 )
 from training.mnist import MnistSplit, load_split
@@ -37,14 +40,23 @@ from training.preprocessing import Normalization, normalize, prepare_pixels
 REALWORLD_REFUSE_RATE = 0.01  # the issue allows 1% of real-world digits refused
 
 log = logging.getLogger("training")
+Outputs = NDArray[np.float32]
 
 
-def logits_of(model: nn.Module, split: MnistSplit, norm: Normalization, batch_size: int = 1000) -> torch.Tensor:
+def outputs_of(model: nn.Module, pixels: NDArray[np.uint8], norm: Normalization, batch_size: int = 1000) -> Outputs:
+    """The network's outputs for uint8 frames, in batches."""
     model.eval()
     with torch.inference_mode():
-        return torch.cat(
-            [model(normalize(split.images[i : i + batch_size], norm)) for i in range(0, len(split), batch_size)]
+        return np.concatenate(
+            [
+                model(torch.from_numpy(normalize(pixels[i : i + batch_size], norm))).numpy()
+                for i in range(0, len(pixels), batch_size)
+            ]
         )
+
+
+def logits_of(model: nn.Module, split: MnistSplit, norm: Normalization, batch_size: int = 1000) -> Outputs:
+    return outputs_of(model, split.images, norm, batch_size)
 
 
 def validation_split(train: MnistSplit) -> MnistSplit:
@@ -55,12 +67,11 @@ def validation_split(train: MnistSplit) -> MnistSplit:
 
 def calibration_metadata(model: nn.Module, norm: Normalization, validation: MnistSplit) -> dict[str, Any]:
     """The `calibration` entry of an artifact's metadata, fitted on the validation split."""
-    labels = torch.from_numpy(validation.labels.astype("int64"))
-    fitted, report = calibrate(logits_of(model, validation, norm), labels)
+    fitted, report = calibrate(logits_of(model, validation, norm), validation.labels.astype(np.int64))
     return {**fitted.to_dict(), **report}
 
 
-def realworld_outputs(loaded: LoadedModel, per_kind: int, data_dir: Path) -> torch.Tensor:
+def realworld_outputs(loaded: LoadedModel, per_kind: int, data_dir: Path) -> Outputs:
     """The network's outputs for the dev-split issue-9 digits that the framing answers (blanks have none)."""
     frames = []
     for kind in evalset.KINDS:
@@ -68,8 +79,7 @@ def realworld_outputs(loaded: LoadedModel, per_kind: int, data_dir: Path) -> tor
             prepared = prepare_pixels(sample.image(), "auto")
             if not prepared.blank:
                 frames.append(prepared.pixels)
-    with torch.inference_mode():
-        return loaded.model(normalize(np.stack(frames), loaded.normalization))  # type: ignore[no-any-return]
+    return outputs_of(loaded.model, np.stack(frames), loaded.normalization)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -85,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.realworld_per_kind:
             outputs = realworld_outputs(loaded, args.realworld_per_kind, args.data_dir)
             dev = refusal_scores(outputs, entry["temperature"])
-            dev_threshold = threshold_refusing(dev.numpy(), REALWORLD_REFUSE_RATE)
+            dev_threshold = threshold_refusing(dev, REALWORLD_REFUSE_RATE)
             entry |= {
                 f"mnist_{key}": entry[key],
                 f"realworld_dev_{key}": dev_threshold,
@@ -93,11 +103,11 @@ def _run(args: argparse.Namespace) -> int:
                 key: max(entry[key], dev_threshold),
             }
             val_scores = refusal_scores(logits_of(loaded.model, validation, loaded.normalization), entry["temperature"])
-            entry["validation_refused"] = float((val_scores > entry[key]).double().mean())
-        logits = logits_of(loaded.model, test, loaded.normalization)[:, :DIGITS].double()
+            entry["validation_refused"] = float(np.mean(val_scores > entry[key]))
+        logits = logits_of(loaded.model, test, loaded.normalization)[:, :DIGITS]
         labels = test.labels.astype(np.int64)
-        test_before = expected_calibration_error(torch.softmax(logits, 1).numpy(), labels)
-        test_after = expected_calibration_error(torch.softmax(logits / entry["temperature"], 1).numpy(), labels)
+        test_before = expected_calibration_error(softmax(logits), labels)
+        test_after = expected_calibration_error(softmax(logits, entry["temperature"]), labels)
         entry |= {"test_ece_before": test_before, "test_ece_after": test_after}
         rewrite_metadata(path, {"calibration": entry})
         log.info(

@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
 from numpy.typing import NDArray
 
 VAL_SIZE = 5000
@@ -73,40 +71,71 @@ def _threshold(data: dict[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def energy(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+Array = NDArray[np.floating[Any]]
+
+
+def _logsumexp(values: Array) -> NDArray[np.float64]:
+    values = values.astype(np.float64)
+    peak = values.max(axis=1, keepdims=True)
+    return (peak + np.log(np.exp(values - peak).sum(axis=1, keepdims=True)))[:, 0]  # type: ignore[no-any-return]
+
+
+def energy(logits: Array, temperature: float) -> NDArray[np.float64]:
     """Negative log-sum-exp of the tempered logits: higher means less like the training digits."""
-    return -torch.logsumexp(logits / temperature, dim=1)
+    return -_logsumexp(logits / temperature)
 
 
-def not_a_digit_log_odds(outputs: torch.Tensor) -> torch.Tensor:
+def not_a_digit_log_odds(outputs: Array) -> NDArray[np.float64]:
     """log P(not a digit) - log P(any digit) from a network with the eleventh class (no temperature:
     T only reshapes the digits' probabilities among themselves)."""
-    return outputs[:, DIGITS] - torch.logsumexp(outputs[:, :DIGITS], dim=1)
+    return outputs[:, DIGITS].astype(np.float64) - _logsumexp(outputs[:, :DIGITS])
 
 
-def refusal_scores(outputs: torch.Tensor, temperature: float) -> torch.Tensor:
+def refusal_scores(outputs: Array, temperature: float) -> NDArray[np.float64]:
     """What a refusal threshold is compared with: the not-a-digit log-odds when the network has that
     class, else the energy of the tempered logits."""
     return not_a_digit_log_odds(outputs) if outputs.shape[1] > DIGITS else energy(outputs, temperature)
 
 
-def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """The T > 0 minimising the NLL of softmax(logits / T); a convex problem in log T."""
-    logits, labels = logits.detach().double(), labels.detach()
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), labels)
-        loss.backward()  # type: ignore[no-untyped-call]
-        return loss
-
-    optimizer.step(closure)  # type: ignore[no-untyped-call]
-    return float(np.clip(math.exp(float(log_t.detach())), *_T_RANGE))
+def softmax(logits: Array, temperature: float = 1.0) -> NDArray[np.float64]:
+    scaled = logits.astype(np.float64) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
-def threshold_refusing(scores: NDArray[np.float32], refuse_rate: float = REFUSE_RATE) -> float:
+def negative_log_likelihood(logits: Array, labels: NDArray[np.integer[Any]], temperature: float = 1.0) -> float:
+    scaled = logits.astype(np.float64) / temperature
+    return float(np.mean(_logsumexp(scaled) - scaled[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: Array, labels: NDArray[np.integer[Any]]) -> float:
+    """The T > 0 minimising the NLL of softmax(logits / T).
+
+    The NLL is convex in 1 / T, so it is unimodal in log T: a golden-section search over the allowed
+    range finds the minimum to far below any difference that matters.
+    """
+    low, high = math.log(_T_RANGE[0]), math.log(_T_RANGE[1])
+    ratio = (math.sqrt(5) - 1) / 2
+
+    def loss(log_t: float) -> float:
+        return negative_log_likelihood(logits, labels, math.exp(log_t))
+
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    loss_a, loss_b = loss(a), loss(b)
+    while high - low > 1e-6:
+        if loss_a <= loss_b:
+            high, b, loss_b = b, a, loss_a
+            a = high - ratio * (high - low)
+            loss_a = loss(a)
+        else:
+            low, a, loss_a = a, b, loss_b
+            b = low + ratio * (high - low)
+            loss_b = loss(b)
+    return float(math.exp((low + high) / 2))
+
+
+def threshold_refusing(scores: NDArray[np.floating[Any]], refuse_rate: float = REFUSE_RATE) -> float:
     """The refusal score (energy, or not-a-digit log-odds) above which at most `refuse_rate` of these
     in-distribution scores lie."""
     ordered = np.sort(scores.astype(np.float64))
@@ -115,7 +144,7 @@ def threshold_refusing(scores: NDArray[np.float32], refuse_rate: float = REFUSE_
 
 
 def expected_calibration_error(
-    probabilities: NDArray[np.float32], labels: NDArray[np.int64], bins: int = ECE_BINS
+    probabilities: NDArray[np.floating[Any]], labels: NDArray[np.integer[Any]], bins: int = ECE_BINS
 ) -> float:
     """ECE: |accuracy - confidence| per equal-width confidence bin, weighted by the bin's share."""
     if len(labels) == 0:
@@ -132,25 +161,24 @@ def expected_calibration_error(
     return float(total)
 
 
-def calibrate(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[Calibration, dict[str, Any]]:
+def calibrate(outputs: Array, labels: NDArray[np.integer[Any]]) -> tuple[Calibration, dict[str, Any]]:
     """Fit T and the refusal threshold on the network's outputs for validation digits; also return
     the figures to record. With the not-a-digit class, its log-odds are thresholded instead of energy."""
     logits = outputs[:, :DIGITS]
     temperature = fit_temperature(logits, labels)
-    scores = refusal_scores(outputs.double(), temperature).float().numpy()
+    scores = refusal_scores(outputs, temperature)  # float64, as serving computes them (training.scoring)
     threshold = threshold_refusing(scores)
     if outputs.shape[1] > DIGITS:
         threshold = max(0.0, threshold)
         fitted = Calibration(temperature, reject_threshold=threshold)
     else:
         fitted = Calibration(temperature, energy_threshold=threshold)
-    labels_np = labels.numpy()
-    before = expected_calibration_error(torch.softmax(logits, 1).numpy(), labels_np)
-    after = expected_calibration_error(torch.softmax(logits.double() / temperature, 1).numpy(), labels_np)
+    before = expected_calibration_error(softmax(logits), labels)
+    after = expected_calibration_error(softmax(logits, temperature), labels)
     report = {
         "fitted_on": f"the last {len(labels)} MNIST training images (the validation split)",
-        "validation_nll_before": float(F.cross_entropy(logits.double(), labels)),
-        "validation_nll_after": float(F.cross_entropy(logits.double() / temperature, labels)),
+        "validation_nll_before": negative_log_likelihood(logits, labels),
+        "validation_nll_after": negative_log_likelihood(logits, labels, temperature),
         "validation_ece_before": before,
         "validation_ece_after": after,
         "validation_refused": float(np.mean(scores > threshold)),

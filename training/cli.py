@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training import calibrate_cli, quantize_cli, realworld
-from training.artifacts import ArtifactError, load_artifact
+from training.artifact_format import ArtifactError
+from training.artifacts import load_artifact
 from training.config import TrainConfig
-from training.loop import EpochMetrics, Tensors, evaluate
+from training.history import EpochMetrics
+from training.loop import Tensors, evaluate
 from training.mnist import MnistError, download, load_split
 from training.synth import cli as synth_cli
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -15,22 +14,10 @@ from torch import nn
 from training.augment import augment_batch
 from training.calibration import DIGITS
 from training.config import TrainConfig
+from training.history import EpochMetrics
 from training.mnist import MnistSplit
 from training.models import build_model
 from training.preprocessing import REFERENCE, Normalization, normalize
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -57,7 +44,7 @@ class Tensors:
 
     @classmethod
     def from_split(cls, split: MnistSplit, norm: Normalization = REFERENCE) -> Tensors:
-        return cls(normalize(split.images, norm), torch.from_numpy(split.labels.astype("int64")))
+        return cls(torch.from_numpy(normalize(split.images, norm)), torch.from_numpy(split.labels.astype("int64")))
 
     def __add__(self, other: Tensors) -> Tensors:
         return Tensors(torch.cat([self.inputs, other.inputs]), torch.cat([self.labels, other.labels]))

@@ -10,11 +10,15 @@ import copy
 import dataclasses
 import logging
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from training.artifacts import LoadedModel
+from training import runtime
+from training.artifacts import LoadedModel, load_artifact_bytes
+from training.runtime import ServedModel
 
 log = logging.getLogger("training")
 
@@ -58,6 +62,25 @@ def for_serving(loaded: LoadedModel, int8: bool = False) -> LoadedModel:
     elif int8:
         log.info("model %s has no int8 ranges (python -m training quantize): serving it in float", loaded.id)
     return dataclasses.replace(loaded, model=float_network(loaded.model), quantized=quantized)
+
+
+def int8_served(served: ServedModel) -> ServedModel:
+    """SERVED answering with its int8 form (torch, DIGITS_INT8) if it has one, else as it was.
+
+    The int8 network is derived from the same checked weights; the float ONNX Runtime session keeps
+    serving when there is no int8 form (for_serving logs why).
+    """
+    loaded = for_serving(load_artifact_bytes(served.weights, served.metadata, served.id), int8=True)
+    quantized = loaded.quantized
+    if quantized is None:
+        return served
+    torch.set_num_threads(runtime.threads())  # as the ONNX Runtime sessions: one thread per forward pass
+
+    def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        with torch.inference_mode():
+            return quantized(torch.from_numpy(batch)).numpy()  # type: ignore[no-any-return]
+
+    return dataclasses.replace(served, forward=forward, form="int8")
 
 
 def float_network(model: nn.Module) -> nn.Module:

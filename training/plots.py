@@ -6,7 +6,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.loop import EpochMetrics
+from training.history import EpochMetrics
 
 
 def render_history_png(history: Sequence[EpochMetrics], title: str = "") -> bytes:

@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from training import quantize
-from training.artifacts import LoadedModel, load_artifact, rewrite_metadata, score_batch
+from training.artifact_format import rewrite_metadata
+from training.artifacts import LoadedModel, load_artifact, score_batch
 from training.calibrate_cli import validation_split
 from training.mnist import MnistSplit, load_split
 from training.preprocessing import normalize
@@ -32,21 +34,23 @@ CALIBRATION_IMAGES = 1000
 log = logging.getLogger("training")
 
 
-def answers(loaded: LoadedModel, split: MnistSplit, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def answers(
+    loaded: LoadedModel, split: MnistSplit, batch_size: int = 1000
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
     """The digit each image is read as, and whether it is refused, as serving decides them."""
     digits, refused = [], []
     for start in range(0, len(split), batch_size):
         scores = score_batch(loaded, normalize(split.images[start : start + batch_size], loaded.normalization))
         digits.append(scores.logits.argmax(1))
         refused.append(scores.refused)
-    return torch.cat(digits), torch.cat(refused)
+    return np.concatenate(digits), np.concatenate(refused)
 
 
 def int8_record(loaded: LoadedModel, calibration: MnistSplit, test: MnistSplit) -> dict[str, Any]:
     """Calibrate, quantize and compare with float on TEST: the sidecar's "int8" entry, with its figures."""
-    ranges = quantize.calibrate(loaded.model, normalize(calibration.images, loaded.normalization))
+    ranges = quantize.calibrate(loaded.model, torch.from_numpy(normalize(calibration.images, loaded.normalization)))
     int8 = dataclasses.replace(loaded, quantized=quantize.quantize(loaded.model, ranges))
-    labels = torch.from_numpy(test.labels.astype(np.int64))
+    labels = test.labels.astype(np.int64)
     (float_digits, float_refused), (int8_digits, int8_refused) = answers(loaded, test), answers(int8, test)
     same = (float_digits == int8_digits) & (float_refused == int8_refused)
     return {
@@ -54,9 +58,9 @@ def int8_record(loaded: LoadedModel, calibration: MnistSplit, test: MnistSplit) 
         "torch": torch.__version__,
         "calibration_images": len(calibration),
         "activations": quantize.ranges_to_json(ranges),
-        "float_test_accuracy": float((float_digits == labels).double().mean()),
-        "test_accuracy": float((int8_digits == labels).double().mean()),
-        "agreement": float(same.double().mean()),
+        "float_test_accuracy": float(np.mean(float_digits == labels)),
+        "test_accuracy": float(np.mean(int8_digits == labels)),
+        "agreement": float(np.mean(same)),
     }
 
 

@@ -82,12 +82,12 @@ def answer(loaded: LoadedModel, samples: list[evalset.Sample], mode: PreprocessM
         elapsed += time.perf_counter() - started
     batch = normalize(np.stack([p.pixels for p in prepared]), loaded.normalization)
     scores = score_batch(loaded, batch)
-    confidence, predicted = scores.probabilities.max(dim=1)
+    confidence, predicted = scores.probabilities.max(axis=1), scores.probabilities.argmax(axis=1)
     blank = np.array([p.blank for p in prepared], dtype=bool)
-    refused = scores.refused.numpy() & ~blank
+    refused = scores.refused & ~blank
     warned = np.array([p.digits_seen > 1 for p in prepared], dtype=bool)
     ms = 1000 * elapsed / max(1, len(samples))
-    return Outcome(predicted.numpy(), confidence.numpy(), blank, ms, refused, warned, scores.logits.numpy())
+    return Outcome(predicted, confidence, blank, ms, refused, warned, scores.logits)
 
 
 def _confusions(labels: NDArray[np.int64], outcome: Outcome) -> tuple[tuple[str, int], ...]:
@@ -202,7 +202,7 @@ def read_numbers(loaded: LoadedModel, samples: list[NumberSample]) -> NumbersSco
         if prepared.pieces:
             frames = np.stack([piece.pixels for piece in prepared.pieces])
             scores = score_batch(loaded, normalize(frames, loaded.normalization))
-            digits = scores.probabilities.argmax(dim=1).tolist()
+            digits = scores.probabilities.argmax(axis=1).tolist()
             read = "".join("?" if no else str(d) for d, no in zip(digits, scores.refused.tolist(), strict=True))
         right = read == sample.number
         exact += right

@@ -11,7 +11,8 @@ import numpy as np
 import safetensors
 import torch
 
-from training.artifacts import CLASSES, CLASSES_WITH_REJECT, new_model_id, save_artifact, write_atomic
+from training.artifact_format import CLASSES, CLASSES_WITH_REJECT, new_model_id, write_atomic
+from training.artifacts import save_artifact
 from training.calibrate_cli import calibration_metadata, validation_split
 from training.calibration import VAL_SIZE
 from training.config import TrainConfig

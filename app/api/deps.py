@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from app.core.model_holder import ModelHolder
-from training.artifacts import LoadedModel
+from training.runtime import ServedModel
 
 
 def no_model_yet() -> HTTPException:
@@ -20,7 +20,7 @@ async def get_holder(request: Request) -> ModelHolder:
     return holder
 
 
-async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
+async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> ServedModel:
     """The model at the moment the request arrived; a later swap does not change it."""
     loaded = holder.current
     if loaded is None:
@@ -28,4 +28,4 @@ async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Load
     return loaded
 
 
-ModelDep = Annotated[LoadedModel, Depends(get_model)]
+ModelDep = Annotated[ServedModel, Depends(get_model)]

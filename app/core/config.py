@@ -41,7 +41,10 @@ class Settings(BaseSettings):
         default_factory=_share_of_cpus, gt=0, description="Threads that decode and run the model, per process."
     )
     max_batch: int = Field(64, gt=0, description="Most images the dynamic batcher runs in one forward pass.")
-    torch_threads: int = Field(1, gt=0, description="torch intra-op threads per inference worker.")
+    # The name predates serving on ONNX Runtime; it sets the threads of one forward pass either way.
+    torch_threads: int = Field(
+        1, gt=0, description="Intra-op threads of one forward pass (ONNX Runtime; torch for int8 and explanations)."
+    )
     int8: bool = Field(
         False,
         description="Answer with a model's int8 form (x86 CPUs) when `python -m training quantize` recorded "

@@ -12,8 +12,8 @@ from PIL import Image
 
 from app.core.explain import Explanation, explain
 from app.core.imaging import ImageRejectedError, load_image, open_image
-from training.artifacts import LoadedModel, score_batch
 from training.preprocessing import PreparedInput, PreprocessMode, normalize, prepare_pixels
+from training.runtime import ServedModel
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Job:
     """One image to recognise, with the model the request started on."""
 
     upload: Upload
-    loaded: LoadedModel
+    loaded: ServedModel
     mode: PreprocessMode = "auto"
     frame_scale: int = 0  # 0: no frame; n: return the 28x28 frame as PNG, each pixel n x n
     explain_scale: int = 0  # 0: no explanation; n: attribute the answer, overlay enlarged n x n
@@ -97,13 +97,13 @@ def several_digits_warning(count: int) -> str:
     )
 
 
-def read_frames(loaded: LoadedModel, frames: list[NDArray[np.uint8]]) -> list[Reading]:
+def read_frames(loaded: ServedModel, frames: list[NDArray[np.uint8]]) -> list[Reading]:
     """One forward pass over 28x28 frames: calibrated probabilities, and "not a digit" above the threshold."""
-    scores = score_batch(loaded, normalize(np.stack(frames), loaded.normalization))
+    scores = loaded.score(normalize(np.stack(frames), loaded.normalization))
     threshold = scores.refusal_threshold
     readings = []
     for probs, score, refused in zip(
-        scores.probabilities.numpy(), scores.refusal.tolist(), scores.refused.tolist(), strict=True
+        scores.probabilities, scores.refusal.tolist(), scores.refused.tolist(), strict=True
     ):
         if refused and threshold is not None:
             readings.append(Reading(None, None, probs, refusal_reason(score, threshold, loaded.rejects)))

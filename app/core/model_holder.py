@@ -5,39 +5,46 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from training.artifacts import LoadedModel, load_artifact
-from training.optimize import for_serving
+from training.runtime import ServedModel, load_served
 
 
 class ModelHolder:
     """Requests read `current` once and keep that object, so a swap never changes a request mid-way."""
 
     def __init__(self, int8: bool = False) -> None:
-        self._current: LoadedModel | None = None
+        self._current: ServedModel | None = None
         self._lock = threading.Lock()
         self._int8 = int8  # DIGITS_INT8: answer with a model's int8 form where it has one
 
     @property
-    def current(self) -> LoadedModel | None:
+    def current(self) -> ServedModel | None:
         return self._current
 
-    def swap(self, loaded: LoadedModel) -> LoadedModel | None:
+    def swap(self, served: ServedModel) -> ServedModel | None:
         """Install a new model in its serving form; returns the one it replaced."""
-        return self._install(for_serving(loaded, self._int8))
+        return self._install(self._serving_form(served))
 
-    def load(self, path: Path) -> LoadedModel:
+    def load(self, path: Path) -> ServedModel:
         """Load an artifact fully, then swap it in: a bad file leaves the current model serving.
 
         Returns the model as served (its serving form).
         """
-        serving = for_serving(load_artifact(path), self._int8)
+        serving = self._serving_form(load_served(path))
         self._install(serving)
         return serving
 
-    def _install(self, serving: LoadedModel) -> LoadedModel | None:
+    def _serving_form(self, served: ServedModel) -> ServedModel:
+        if not self._int8:
+            return served
+        # Imported on use: the int8 form runs on torch, which a float server never loads.
+        from training.optimize import int8_served
+
+        return int8_served(served)
+
+    def _install(self, serving: ServedModel) -> ServedModel | None:
         # Every served model passes here (start-up, activations, trained jobs, the registry): the
-        # loader has checked the as-trained network against its artifact, and training.optimize
-        # derived the form that answers requests (BatchNorm folded, int8 if asked) in this process's memory only.
+        # loader has checked the weights against their artifact and built the network that answers
+        # requests (training.runtime) in this process's memory only.
         with self._lock:
             previous, self._current = self._current, serving
         return previous

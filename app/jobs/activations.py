@@ -16,7 +16,8 @@ from pathlib import Path
 
 from app.core.model_holder import ModelHolder
 from app.jobs.ports import Activation, ArtifactStore, Registry
-from training.artifacts import ArtifactError, LoadedModel
+from training.artifact_format import ArtifactError
+from training.runtime import ServedModel
 
 log = logging.getLogger("app.jobs")
 
@@ -105,13 +106,13 @@ class ModelSync:
         )
         return True
 
-    def _fetch(self, model_id: str) -> LoadedModel:
+    def _fetch(self, model_id: str) -> ServedModel:
         record = self.registry.get(model_id)
         if record is None:
             raise ArtifactError(f"model {model_id} is not in the registry")
         return self.artifacts.load(record)
 
-    def activate(self, model_id: str) -> LoadedModel:
+    def activate(self, model_id: str) -> ServedModel:
         """Serve a registered model everywhere: load it here, record the activation, then swap it in here.
 
         Raises ArtifactError (recording nothing) if it cannot be loaded; others follow the record.
@@ -120,7 +121,7 @@ class ModelSync:
         self.install(loaded, self.registry.activate(model_id))
         return loaded
 
-    def install(self, loaded: LoadedModel, version: int) -> None:
+    def install(self, loaded: ServedModel, version: int) -> None:
         """Serve LOADED here, as activation VERSION, which the caller has recorded already."""
         with self._lock:
             if version > self._served:

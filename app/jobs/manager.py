@@ -33,7 +33,7 @@ from app.jobs.slot import TrainingSlot, remove_artifact
 from app.storage.backend import Backend, open_backend, register_committed, register_found
 from app.storage.leases import describe
 from app.storage.registry import ModelLiveError, ModelNotFoundError
-from training.artifacts import new_model_id
+from training.artifact_format import new_model_id
 
 log = logging.getLogger("app.jobs")
 

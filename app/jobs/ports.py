@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.jobs.schemas import JobStatus, TrainRequest
-from training.artifacts import LoadedModel
+from training.runtime import ServedModel
 
 INTERRUPTED = "interrupted: the server stopped while the job was running"
 LEADER_LOST = "interrupted: the server process running the job stopped; another one leads now"
@@ -120,7 +120,7 @@ class Registry(Protocol):
 class ArtifactStore(Protocol):
     """Where a registered model's weights live: files on this machine, or the database."""
 
-    def load(self, record: ModelRecord) -> LoadedModel: ...
+    def load(self, record: ModelRecord) -> ServedModel: ...
     def weights(self, record: ModelRecord) -> bytes: ...
     def in_database(self) -> bool: ...
 

@@ -88,7 +88,7 @@ def run(spec: JobSpec, channel: IO[str]) -> None:
 
     from app.jobs.progress import ProgressWriter
     from training.config import TrainConfig
-    from training.loop import EpochMetrics
+    from training.history import EpochMetrics
     from training.run import run_training
 
     torch.set_num_interop_threads(1)

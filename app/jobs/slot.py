@@ -29,8 +29,9 @@ from app.jobs.runner import JobSpec
 from app.jobs.schemas import JobStatus
 from app.storage.artifacts import record_for
 from app.storage.jobs import JobLostError
-from training.artifacts import ArtifactError, LoadedModel, load_artifact, metadata_path
+from training.artifact_format import ArtifactError, metadata_path
 from training.plots import plot_path
+from training.runtime import ServedModel, load_served
 
 log = logging.getLogger("app.jobs")
 
@@ -252,7 +253,7 @@ class TrainingSlot:
         """Check the new artifact loads, record the outcome (and activation), then swap it in here."""
         embedded = not self.sync.artifacts.in_database()
         try:
-            loaded = load_artifact(active.out)  # on this thread, never the event loop
+            loaded = load_served(active.out)  # on this thread, never the event loop
             model = record_for(active.out, "job", active.job_id, str(active.out.resolve()) if embedded else None)
         except (ArtifactError, OSError):
             log.exception("job %s: trained model %s cannot be loaded", active.job_id, active.out)
@@ -300,7 +301,7 @@ class TrainingSlot:
                 time.sleep(pause)
         return None
 
-    def _serve(self, job_id: str, loaded: LoadedModel, version: int) -> None:
+    def _serve(self, job_id: str, loaded: ServedModel, version: int) -> None:
         self.sync.install(loaded, version)
         log.info("job %s: now serving model %s", job_id, loaded.id)
         # The job reads succeeded once every server process serves the model, whichever one a client asks.

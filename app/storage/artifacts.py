@@ -7,7 +7,8 @@ from pathlib import Path
 
 from app.jobs.ports import ModelRecord, now
 from app.storage.registry import SqlRegistry
-from training.artifacts import ArtifactError, LoadedModel, check_metadata, load_artifact_bytes, read_metadata
+from training.artifact_format import ArtifactError, check_metadata, read_metadata
+from training.runtime import ServedModel, load_served_bytes
 
 
 def record_for(weights: Path, source: str, source_ref: str | None, location: str | None) -> ModelRecord:
@@ -46,8 +47,8 @@ class LocalArtifactStore:
             raise ArtifactError(f"{record.location}: weights do not match the registered checksum")
         return blob
 
-    def load(self, record: ModelRecord) -> LoadedModel:
-        return load_artifact_bytes(
+    def load(self, record: ModelRecord) -> ServedModel:
+        return load_served_bytes(
             self.weights(record), check_metadata(record.metadata, record.id), record.location or ""
         )
 
@@ -71,6 +72,6 @@ class DatabaseArtifactStore:
             raise ArtifactError(f"model {record.id}: weights in the database do not match the registered checksum")
         return blob
 
-    def load(self, record: ModelRecord) -> LoadedModel:
+    def load(self, record: ModelRecord) -> ServedModel:
         origin = f"model {record.id} (database)"
-        return load_artifact_bytes(self.weights(record), check_metadata(record.metadata, origin), origin)
+        return load_served_bytes(self.weights(record), check_metadata(record.metadata, origin), origin)

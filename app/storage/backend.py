@@ -15,7 +15,7 @@ from app.storage.leases import FileLease, TrainerRole
 from app.storage.notify import PgListener
 from app.storage.registry import SqlRegistry
 from app.storage.schema_version import at_head
-from training.artifacts import ArtifactError
+from training.artifact_format import ArtifactError
 
 log = logging.getLogger("app.storage")
 

@@ -8,16 +8,18 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from numpy.typing import NDArray
 from PIL import Image
 
 import app.core.inference as inference
+from app.core.attribution import torch_network
 from app.core.explain import Explanation, attribute, explain
 from tests.conftest import png_bytes
-from training.artifacts import LoadedModel, predict_probabilities
 from training.mnist import MnistSplit
 from training.preprocessing import normalize
+from training.runtime import ServedModel
 
 
 @pytest.fixture
@@ -57,17 +59,20 @@ def test_explains_the_predicted_digit(client: TestClient, mnist_test: MnistSplit
 
 def test_attribution_is_complete(client: TestClient, mnist_test: MnistSplit) -> None:
     """Integrated gradients' completeness: the raw attributions add up to the logit's change from the baseline."""
-    loaded = client.app.state.holder.current  # type: ignore[attr-defined]
+    served = client.app.state.holder.current  # type: ignore[attr-defined]
     image = mnist_test.images[1]
-    target = int(predict_probabilities(loaded, normalize(image)).argmax())
+    target = int(served.score(normalize(image, served.normalization)).probabilities.argmax())
     from captum.attr import IntegratedGradients
 
-    inputs = normalize(image, loaded.normalization).requires_grad_(True)
-    baseline = normalize(np.zeros_like(image), loaded.normalization)
-    raw = IntegratedGradients(loaded.model).attribute(inputs, baselines=baseline, target=target, n_steps=32).detach()
-    logits = loaded.model(inputs).detach()[0, target] - loaded.model(baseline).detach()[0, target]
+    network = torch_network(served)  # the served weights, as a torch network (gradients)
+    inputs = torch.from_numpy(normalize(image, served.normalization)).requires_grad_(True)
+    baseline = torch.from_numpy(normalize(np.zeros_like(image), served.normalization))
+    raw = IntegratedGradients(network).attribute(inputs, baselines=baseline, target=target, n_steps=32).detach()
+    logits = network(inputs).detach()[0, target] - network(baseline).detach()[0, target]
     assert float(raw.sum()) == pytest.approx(float(logits), rel=0.1)
-    scaled = attribute(loaded, image, target)
+    with torch.inference_mode():  # the torch network computes what the served one does
+        assert np.allclose(network(baseline).numpy(), served.forward(baseline.numpy()), atol=1e-4)
+    scaled = attribute(served, image, target)
     assert np.allclose(scaled, raw[0, 0].numpy() / np.abs(raw.numpy()).max(), atol=1e-5)
 
 
@@ -147,7 +152,7 @@ def test_runs_on_a_batcher_thread_not_the_event_loop(
 ) -> None:
     seen: list[str] = []
 
-    def recording(loaded: LoadedModel, pixels: NDArray[np.uint8], target: int, scale: int) -> Explanation:
+    def recording(loaded: ServedModel, pixels: NDArray[np.uint8], target: int, scale: int) -> Explanation:
         seen.append(threading.current_thread().name)
         return explain(loaded, pixels, target, scale)
 

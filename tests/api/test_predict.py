@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.core.inference import Upload, prepare_upload
 from tests.conftest import png_bytes
-from training.artifacts import load_artifact, score_batch
+from training.artifacts import load_artifact
 from training.loop import Tensors
 from training.mnist import MnistSplit
 from training.preprocessing import normalize
@@ -37,10 +37,10 @@ def test_predictions_on_500_mnist_pngs_match_labels(client: TestClient, mnist_te
     # The first 500 test digits are easier than average; allow a little sampling noise below the 10k figure.
     assert accuracy >= expected_accuracy - 0.01
     # And exactly what the model gives in-process on the same pixels.
-    scores = score_batch(loaded, Tensors.from_split(sample).inputs)
+    scores = loaded.score(Tensors.from_split(sample).inputs.numpy())
     in_process = [
         None if no else d
-        for d, no in zip(scores.probabilities.argmax(dim=1).tolist(), scores.refused.tolist(), strict=True)
+        for d, no in zip(scores.probabilities.argmax(axis=1).tolist(), scores.refused.tolist(), strict=True)
     ]
     assert digits == in_process
 
@@ -86,7 +86,7 @@ def test_server_input_is_bit_identical_to_training_input(mnist_test: MnistSplit,
         prepared = prepare_upload(upload, mode, max_pixels=10_000)  # type: ignore[arg-type]
         assert not prepared.framed
         served = normalize(prepared.pixels, loaded.normalization)
-        assert torch.equal(served[0], training_tensor[index])
+        assert torch.equal(torch.from_numpy(served[0]), training_tensor[index])
 
 
 @pytest.mark.parametrize(

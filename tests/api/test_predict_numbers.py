@@ -15,7 +15,7 @@ from app.main import create_app
 from app.schemas import BatchPredictionPublic, PredictionPublic
 from tests.conftest import DATA_DIR, png_bytes, write_tiny_artifact
 from training import evalset
-from training.artifacts import metadata_path
+from training.artifact_format import metadata_path
 from training.evalset import split_pool
 from training.evalset.numbers import generate_numbers
 from training.mnist import MnistSplit

@@ -23,7 +23,8 @@ from app.storage.jobs import SqlJobStore
 from tests.api.train_helpers import AUTH, OLD_MODEL, QUICK_JOB, digit_png, finished, job_settings, served_id, start
 from tests.api.train_helpers import wait_for as wait_for_job
 from tests.conftest import MODELS_DIR
-from training.artifacts import load_artifact, read_metadata
+from training.artifact_format import read_metadata
+from training.artifacts import load_artifact
 
 COMMITTED = {read_metadata(path)["id"]: path for path in sorted(MODELS_DIR.glob("*.safetensors"))}
 OLD_ID = read_metadata(OLD_MODEL)["id"]

@@ -24,7 +24,7 @@ from bench.local import children_of
 from tests.api.train_helpers import AUTH, LONG_JOB, OLD_MODEL, QUICK_JOB, TOKEN, digit_png, wait_gone
 from tests.backends import opened, postgres_url
 from tests.live import LiveServer, live_server
-from training.artifacts import read_metadata
+from training.artifact_format import read_metadata
 
 OLD_ID = read_metadata(OLD_MODEL)["id"]
 LEASE_SECONDS = 3.0

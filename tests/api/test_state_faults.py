@@ -35,7 +35,7 @@ from tests.api.train_helpers import (
 from tests.api.train_helpers import wait_for as wait_for_job
 from tests.backends import opened
 from tests.conftest import write_tiny_artifact
-from training.artifacts import read_metadata
+from training.artifact_format import read_metadata
 
 LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy-state"
 OLD_ID = read_metadata(OLD_MODEL)["id"]

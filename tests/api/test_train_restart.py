@@ -31,7 +31,7 @@ from tests.api.train_helpers import (
     wait_for,
     wait_gone,
 )
-from training.artifacts import read_metadata
+from training.artifact_format import read_metadata
 
 
 def test_finished_jobs_and_their_histories_survive_a_restart(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from tests.live import live_server
-from training.artifacts import read_metadata
+from training.artifact_format import read_metadata
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 

@@ -1,16 +1,19 @@
-"""The serving form of a model (BatchNorm folded) answers as the trained one, and leaves it untouched."""
+"""The folded form of a model (BatchNorm folded, what DIGITS_INT8 and evaluation with --int8 start
+from) answers as the trained one, and leaves it untouched. The ONNX Runtime form that serves is
+checked in test_runtime."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from numpy.typing import NDArray
 from torch import nn
 
-from app.core.model_holder import ModelHolder
-from tests.conftest import CNN_LARGE_MODEL, MLP_MODEL, SERVED_MODEL, write_tiny_artifact
+from tests.conftest import CNN_LARGE_MODEL, MLP_MODEL, SERVED_MODEL
 from training.artifacts import LoadedModel, load_artifact
 from training.mnist import MnistSplit
 from training.optimize import float_network, fold_batchnorm, for_serving
@@ -19,9 +22,9 @@ from training.preprocessing import normalize
 COMPARED_IMAGES = 1000
 
 
-def logits(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+def logits(model: nn.Module, inputs: torch.Tensor | NDArray[np.float32]) -> torch.Tensor:
     with torch.inference_mode():
-        return model(inputs)  # type: ignore[no-any-return]
+        return model(torch.as_tensor(inputs))  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("path", [SERVED_MODEL, CNN_LARGE_MODEL, MLP_MODEL], ids=["compact", "cnn-large", "mlp"])
@@ -139,20 +142,3 @@ def test_serving_form_keeps_metadata_and_calibration() -> None:
         loaded.normalization,
         loaded.calibration,
     )
-
-
-def test_the_holder_serves_the_folded_form(tmp_path: Path) -> None:
-    holder = ModelHolder()
-    loaded = holder.load(SERVED_MODEL)
-    assert holder.current is loaded
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in loaded.model.modules())
-    conv = next(m for m in loaded.model.modules() if isinstance(m, nn.Conv2d))
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    trained = load_artifact(write_tiny_artifact(tmp_path / "tiny.safetensors", arch="cnn"))
-    previous = holder.swap(trained)
-    assert previous is loaded
-    current = holder.current
-    assert current is not None
-    assert current.id == trained.id
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in current.model.modules())
-    assert any(isinstance(m, nn.BatchNorm2d) for m in trained.model.modules())  # the caller's copy untouched

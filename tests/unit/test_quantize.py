@@ -9,6 +9,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -43,7 +44,7 @@ def cnn() -> LoadedModel:
 
 @pytest.fixture(scope="module")
 def cnn_ranges(cnn: LoadedModel, validation: MnistSplit) -> dict[str, tuple[float, int]]:
-    return calibrate(cnn.model, normalize(validation.images, cnn.normalization))
+    return calibrate(cnn.model, torch.from_numpy(normalize(validation.images, cnn.normalization)))
 
 
 def with_record(loaded: LoadedModel, ranges: dict[str, tuple[float, int]]) -> LoadedModel:
@@ -58,11 +59,11 @@ def test_int8_cnn_answers_as_float(
     assert served.quantized is not None
     batch = normalize(mnist_test.images[:COMPARED_IMAGES], cnn.normalization)
     as_float, as_int8 = score_batch(cnn, batch), score_batch(served, batch)
-    assert not torch.equal(as_float.logits, as_int8.logits)  # the int8 network did answer
+    assert not np.array_equal(as_float.logits, as_int8.logits)  # the int8 network did answer
     same = (as_float.logits.argmax(1) == as_int8.logits.argmax(1)) & (as_float.refused == as_int8.refused)
-    assert float(same.double().mean()) >= 0.999
+    assert float(np.mean(same)) >= 0.999
     # The logits stay in float (last Linear unquantized), so the calibrated probabilities stay close.
-    assert float((as_float.probabilities - as_int8.probabilities).abs().mean()) < 0.01
+    assert float(np.abs(as_float.probabilities - as_int8.probabilities).mean()) < 0.01
 
 
 def test_the_default_models_recorded_int8_form_answers_as_float(mnist_test: MnistSplit) -> None:
@@ -76,7 +77,7 @@ def test_the_default_models_recorded_int8_form_answers_as_float(mnist_test: Mnis
     as_float, as_int8 = score_batch(for_serving(compact), batch), score_batch(served, batch)
     same = (as_float.logits.argmax(1) == as_int8.logits.argmax(1)) & (as_float.refused == as_int8.refused)
     assert len(same) == 1000
-    assert float(same.double().mean()) >= 0.999
+    assert float(np.mean(same)) >= 0.999
 
 
 def test_quantizing_leaves_the_float_model_untouched(
@@ -145,9 +146,9 @@ def test_a_network_without_linear_layer_is_refused() -> None:
 
 def test_the_mlp_quantizes_too(validation: MnistSplit, mnist_test: MnistSplit) -> None:
     mlp = load_artifact(MLP_MODEL)
-    ranges = calibrate(mlp.model, normalize(validation.images, mlp.normalization))
+    ranges = calibrate(mlp.model, torch.from_numpy(normalize(validation.images, mlp.normalization)))
     assert sorted(ranges) == ["0", "1.net.1", "1.net.3"]  # input, two Linear+ReLU; the logits in float
-    batch = normalize(mnist_test.images[:COMPARED_IMAGES], mlp.normalization)
+    batch = torch.from_numpy(normalize(mnist_test.images[:COMPARED_IMAGES], mlp.normalization))
     with torch.inference_mode():
         same = mlp.model(batch).argmax(1) == quantize(mlp.model, ranges)(batch).argmax(1)
     assert float(same.double().mean()) >= 0.99  # the mlp's int8 form is not served: quantize_cli refuses it
@@ -256,7 +257,7 @@ def test_the_switch_serves_the_int8_form(
     assert settings.int8
     with TestClient(create_app(settings)) as client:
         served = client.app.state.holder.current  # type: ignore[attr-defined]
-        assert served.quantized is not None
+        assert served.form == "int8"
         response = client.post("/predict", files={"file": ("d.png", png_bytes(mnist_test.images[0]), "image/png")})
         assert response.status_code == 200, response.text
         assert response.json()["digit"] == int(mnist_test.labels[0])

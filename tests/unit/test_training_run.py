@@ -11,7 +11,8 @@ from tests.conftest import DATA_DIR
 from training.artifacts import load_artifact
 from training.cli import main
 from training.config import TrainConfig
-from training.loop import EpochMetrics, fit, split_train_val
+from training.history import EpochMetrics
+from training.loop import fit, split_train_val
 from training.mnist import MnistSplit, load_split
 
 

@@ -17,7 +17,7 @@ from app.api.registry_schemas import ModelDetailPublic, ModelEntryPublic
 from app.jobs.manager import JobManager, ModelLiveError, ModelNotFoundError
 from app.jobs.ports import ModelRecord
 from app.schemas import ErrorPublic
-from training.artifacts import ArtifactError
+from training.artifact_format import ArtifactError
 
 router = APIRouter(prefix="/models", tags=["models"], responses=UNAVAILABLE)
 
@@ -84,7 +84,7 @@ def get_model(model_id: str, jobs: JobsDep) -> ModelDetailPublic:
     },
 )
 def download_model(model_id: str, jobs: JobsDep, part: Part = Part.ZIP) -> Response:
-    """The model as `python -m training` writes it: safetensors weights plus the JSON sidecar `load_artifact` reads."""
+    """The model as `python -m training` writes it: safetensors weights plus the JSON sidecar the loaders read."""
     record = _find(jobs, model_id)
     sidecar = (json.dumps(record.metadata, indent=2) + "\n").encode()
     if part == Part.JSON:

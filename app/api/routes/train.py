@@ -18,7 +18,7 @@ from app.jobs.preflight import NoRoomError
 from app.jobs.progress import progress_path
 from app.jobs.schemas import ConflictPublic, JobListPublic, JobPublic, TrainCreate
 from app.schemas import EpochPublic, ErrorPublic
-from training.loop import EpochMetrics
+from training.history import EpochMetrics
 from training.plots import render_history_png
 
 router = APIRouter(prefix="/train", tags=["train"], responses=UNAVAILABLE)
