@@ -13,12 +13,18 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from safetensors import SafetensorError
 
 from training.calibration import Calibration, CalibrationError
 from training.preprocessing import Normalization
+
+Network = TypeVar("Network")
+Tensor = TypeVar("Tensor")
 
 FORMAT = "digit-service/model"
 FORMAT_VERSION = 1
@@ -128,6 +134,40 @@ def input_and_calibration(metadata: dict[str, Any], origin: str) -> tuple[Normal
         return Normalization.from_dict(metadata["preprocessing"]), Calibration.from_metadata(metadata)
     except (KeyError, TypeError, ValueError, CalibrationError) as exc:
         raise ArtifactError(f"{origin} metadata: {exc}") from exc
+
+
+def build_described(metadata: dict[str, Any], origin: str, build: Callable[[str, Any], Network]) -> Network:
+    """BUILD(name, kwargs) for the architecture the metadata names; its ValueError as an ArtifactError."""
+    try:
+        arch = metadata["architecture"]
+        return build(arch["name"], arch.get("kwargs", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{origin} metadata: {exc}") from exc
+
+
+def read_tensors(blob: bytes, origin: str, load: Callable[[bytes], dict[str, Tensor]]) -> dict[str, Tensor]:
+    """The weights' tensors as LOAD (safetensors for torch or numpy) reads them, or ArtifactError."""
+    try:
+        return load(blob)
+    except SafetensorError as exc:
+        raise ArtifactError(f"{origin}: not a valid safetensors file ({exc})") from exc
+
+
+TensorSpecs = dict[str, tuple[tuple[int, ...], str]]  # name -> (shape, dtype name such as "float32")
+
+
+def check_tensors(found: TensorSpecs, expected: TensorSpecs, origin: str) -> None:
+    """Every tensor the architecture needs, none other, each of its shape and dtype (in EXPECTED's order,
+    so the first mismatch reported is stable)."""
+    if set(found) != set(expected):
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        raise ArtifactError(f"{origin}: tensors do not match architecture (missing {missing}, unexpected {extra})")
+    for name, wanted in expected.items():
+        if found[name] != wanted:
+            (shape, dtype), (wanted_shape, wanted_dtype) = found[name], wanted
+            raise ArtifactError(
+                f"{origin}: tensor {name} is {shape} {dtype}, architecture needs {wanted_shape} {wanted_dtype}"
+            )
 
 
 def has_reject_class(metadata: dict[str, Any]) -> bool:

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as dump_tensors
 from torch import nn
@@ -24,12 +23,15 @@ from torch import nn
 from training.artifact_format import (
     FORMAT,
     FORMAT_VERSION,
-    ArtifactError,
+    TensorSpecs,
+    build_described,
+    check_tensors,
     check_weights,
     has_reject_class,
     input_and_calibration,
     metadata_path,
     read_artifact,
+    read_tensors,
     write_atomic,
 )
 from training.calibration import Calibration
@@ -85,30 +87,17 @@ def load_artifact_bytes(blob: bytes, metadata: dict[str, Any], origin: str) -> L
     ORIGIN names where the bytes came from, for error messages.
     """
     check_weights(blob, metadata, origin)
-    try:
-        arch = metadata["architecture"]
-        model = build_model(arch["name"], arch.get("kwargs", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{origin} metadata: {exc}") from exc
+    model = build_described(metadata, origin, build_model)
     normalization, calibration = input_and_calibration(metadata, origin)
-    try:
-        tensors = load_tensors(blob)
-    except SafetensorError as exc:
-        raise ArtifactError(f"{origin}: not a valid safetensors file ({exc})") from exc
-    expected = model.state_dict()
-    if set(tensors) != set(expected):
-        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        raise ArtifactError(f"{origin}: tensors do not match architecture (missing {missing}, unexpected {extra})")
-    for name, wanted in expected.items():  # model order, so the first mismatch reported is stable
-        tensor = tensors[name]
-        if tensor.shape != wanted.shape or tensor.dtype != wanted.dtype:
-            raise ArtifactError(
-                f"{origin}: tensor {name} is {tuple(tensor.shape)} {tensor.dtype}, "
-                f"architecture needs {tuple(wanted.shape)} {wanted.dtype}"
-            )
+    tensors = read_tensors(blob, origin, load_tensors)
+    check_tensors(specs(tensors), specs(model.state_dict()), origin)
     model.load_state_dict(tensors)
     model.eval()
     return LoadedModel(model=model, metadata=metadata, normalization=normalization, calibration=calibration)
+
+
+def specs(tensors: dict[str, torch.Tensor]) -> TensorSpecs:
+    return {name: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in tensors.items()}
 
 
 def network_outputs(loaded: LoadedModel, batch: NDArray[np.float32] | torch.Tensor) -> NDArray[np.float32]:

@@ -21,15 +21,17 @@ import numpy as np
 import onnxruntime
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
-from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 
 from training.artifact_format import (
-    ArtifactError,
+    TensorSpecs,
+    build_described,
+    check_tensors,
     check_weights,
     has_reject_class,
     input_and_calibration,
     read_artifact,
+    read_tensors,
 )
 from training.calibration import Calibration
 from training.preprocessing import Normalization
@@ -154,9 +156,9 @@ def layers_of(name: str, kwargs: dict[str, Any] | None) -> list[Layer]:
         raise ValueError(f"invalid arguments for {name}: {exc}") from exc
 
 
-def expected_tensors(layers: list[Layer]) -> dict[str, tuple[tuple[int, ...], str]]:
+def expected_tensors(layers: list[Layer]) -> TensorSpecs:
     """Every tensor the layers' state dict holds: name -> (shape, dtype)."""
-    expected: dict[str, tuple[tuple[int, ...], str]] = {}
+    expected: TensorSpecs = {}
     for layer in layers:
         if isinstance(layer, Conv):
             shape = (layer.fan_out, layer.fan_in // layer.groups, layer.kernel, layer.kernel)
@@ -168,20 +170,6 @@ def expected_tensors(layers: list[Layer]) -> dict[str, tuple[tuple[int, ...], st
             expected[f"{layer.prefix}.weight"] = ((layer.fan_out, layer.fan_in), "float32")
             expected[f"{layer.prefix}.bias"] = ((layer.fan_out,), "float32")
     return expected
-
-
-def check_tensors(tensors: dict[str, NDArray[Any]], layers: list[Layer], origin: str) -> None:
-    """The same refusals as the torch loader (training.artifacts): every tensor, of its shape and dtype."""
-    expected = expected_tensors(layers)
-    if set(tensors) != set(expected):
-        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-        raise ArtifactError(f"{origin}: tensors do not match architecture (missing {missing}, unexpected {extra})")
-    for name, (shape, dtype) in expected.items():
-        tensor = tensors[name]
-        if tensor.shape != shape or tensor.dtype != np.dtype(dtype):
-            raise ArtifactError(
-                f"{origin}: tensor {name} is {tuple(tensor.shape)} {tensor.dtype}, architecture needs {shape} {dtype}"
-            )
 
 
 def folded(tensors: dict[str, NDArray[Any]], layer: Conv) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -303,17 +291,11 @@ def load_served(weights_path: Path | str) -> ServedModel:
 def load_served_bytes(blob: bytes, metadata: dict[str, Any], origin: str) -> ServedModel:
     """An artifact from weights held in memory and its validated metadata; ORIGIN names it in errors."""
     check_weights(blob, metadata, origin)
-    try:
-        arch = metadata["architecture"]
-        layers = layers_of(arch["name"], arch.get("kwargs", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{origin} metadata: {exc}") from exc
+    layers = build_described(metadata, origin, layers_of)
     normalization, calibration = input_and_calibration(metadata, origin)
-    try:
-        tensors = load_tensors(blob)
-    except SafetensorError as exc:
-        raise ArtifactError(f"{origin}: not a valid safetensors file ({exc})") from exc
-    check_tensors(tensors, layers, origin)
+    tensors = read_tensors(blob, origin, load_tensors)
+    found = {name: (tuple(t.shape), str(t.dtype)) for name, t in tensors.items()}
+    check_tensors(found, expected_tensors(layers), origin)  # the torch loader's refusals
     network = session(onnx_graph(layers, tensors, len(metadata["classes"])))
 
     def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
