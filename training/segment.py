@@ -20,11 +20,15 @@ LABEL_MAX_SIDE = 128  # pieces are found on a copy max-pooled to this side, as t
 MERGE_OVERLAP = 0.5  # groups overlapping by this share of the narrower one's width are one digit
 # A group lower than DIGIT_HEIGHT of the tallest one, or with less ink than DIGIT_MASS of the
 # heaviest, is a speck, a dash or a stray pen mark beside the digit (a few MNIST digits have one).
-DIGIT_HEIGHT, DIGIT_MASS = 0.6, 0.2
+DIGIT_HEIGHT, DIGIT_MASS = 0.45, 0.2
 # A narrow stroke lower than the tallest group and this close to a neighbour is a broken-off part of
 # that digit (an open 4's left arm), not a 1: a 1 in a number stands as tall as its neighbours.
 FRAGMENT_WIDTH, FRAGMENT_HEIGHT, FRAGMENT_GAP = 0.35, 0.85, 0.3
 WIDE = 1.4  # a group wider than this many times its height holds touching digits
+# Digits in one number are written about as tall as each other, and no digit is much wider than the
+# tallest one is high: a group wider than ROW_WIDE times the row's tallest group is touching digits
+# even when it is not WIDE for its own height (two touching digits are often about as wide as tall).
+ROW_WIDE = 1.1
 SPLIT_WINDOW = (0.25, 0.75)  # the cut is looked for in this part of the group's width
 SPLIT_MIN_HEIGHT, SPLIT_MIN_PART = 8, 0.4  # map pixels; share of the group's height
 MAX_PIECES = 24  # more components than this is texture or noise, not a number: read as one image
@@ -99,14 +103,16 @@ def _merge(masks: list[NDArray[np.bool_]]) -> list[Piece]:
     return pieces
 
 
-def _split(piece: Piece, strength: NDArray[np.float32]) -> list[Piece]:
-    """Cut a group much wider than tall at its vertical-projection minimum, recursively.
+def _split(piece: Piece, strength: NDArray[np.float32], row_height: int) -> list[Piece]:
+    """Cut a group much wider than tall (or than the row is high) at its vertical-projection minimum,
+    recursively.
 
     A flat mark (a dash, a ruled stroke) is no row of digits: it is cut only when it is at least
     SPLIT_MIN_HEIGHT pixels high, and never into parts narrower than SPLIT_MIN_PART of its height,
     which also bounds the pieces (and frames to run) one image can make.
     """
-    if piece.width <= WIDE * piece.height or piece.height < SPLIT_MIN_HEIGHT:
+    wide = piece.width > WIDE * piece.height or piece.width > ROW_WIDE * row_height
+    if not wide or piece.height < SPLIT_MIN_HEIGHT:
         return [piece]
     left, _, right, _ = piece.box
     profile = np.where(piece.mask, strength, 0)[:, left:right].sum(axis=0)
@@ -117,7 +123,7 @@ def _split(piece: Piece, strength: NDArray[np.float32]) -> list[Piece]:
     cut = left + low + int(np.argmin(profile[low:high]))
     columns = np.arange(piece.mask.shape[1])
     parts = [piece.mask & (columns < cut)[None, :], piece.mask & (columns >= cut)[None, :]]
-    return [p for part in parts if part.any() for p in _split(Piece(_box(part), part), strength)]
+    return [p for part in parts if part.any() for p in _split(Piece(_box(part), part), strength, row_height)]
 
 
 def may_hold_several(strength: NDArray[np.float32], floor: float = 0.0) -> bool:
@@ -133,8 +139,10 @@ def find_pieces(strength: NDArray[np.float32], split_wide: bool = False, floor: 
         return []
     pieces = _digit_sized(_merge(_components(ink, strength)), strength)
     if split_wide:
-        # Cutting can leave a faint sliver (a shadow's edge joined to the digit): filtered again.
-        pieces = _digit_sized([part for p in pieces for part in _split(p, strength)], strength)
+        # Cutting can leave a faint sliver (a shadow's edge joined to the digit): filtered again. The
+        # row's height is only a scale when there is a row: a lone group is judged on its own shape.
+        row_height = max(p.height for p in pieces) if len(pieces) > 1 else 10**9
+        pieces = _digit_sized([part for p in pieces for part in _split(p, strength, row_height)], strength)
     return sorted(pieces, key=lambda p: p.box[0])[:MAX_PIECES]  # bounds the frames one upload can cost
 
 

@@ -68,6 +68,34 @@ def test_touching_digits_are_split_only_when_reading() -> None:
     assert parts[0].box[2] <= parts[1].box[0] + 1
 
 
+def _ring(canvas: NDArray[np.float32], top: int, left: int, height: int, width: int) -> None:
+    """A 0: a rectangle outline, 3 pixels thick."""
+    canvas[top : top + height, left : left + 3] = canvas[top : top + height, left + width - 3 : left + width] = 1
+    canvas[top : top + 3, left : left + width] = canvas[top + height - 3 : top + height, left : left + width] = 1
+
+
+def test_touching_digits_as_wide_as_tall_are_split_in_a_row() -> None:
+    # Two touching 0s, 26 wide and 20 tall: not wide for their own height (1.3 < WIDE), but wider than
+    # any one digit of a row whose tallest digit is 20 high.
+    row = np.zeros((30, 70), np.float32)
+    row[5:25, 5:8] = 1  # a 1
+    _ring(row, 5, 20, 20, 14)
+    _ring(row, 5, 32, 20, 14)  # shares a column with the first 0
+    assert len(find_pieces(row, split_wide=True)) == 3
+    alone = np.zeros((30, 40), np.float32)
+    _ring(alone, 5, 5, 20, 14)
+    _ring(alone, 5, 17, 20, 14)
+    assert len(find_pieces(alone, split_wide=True)) == 1  # alone, nothing says it is not one wide digit
+
+
+def test_a_digit_written_smaller_than_its_neighbours_is_still_a_digit() -> None:
+    row = np.zeros((40, 60), np.float32)
+    _ring(row, 5, 5, 30, 16)  # a tall 0
+    _ring(row, 20, 30, 15, 12)  # a small one, half as tall, on the same line
+    row[33:35, 48:56] = 1  # and a dash: no digit
+    assert [p.box[0] for p in find_pieces(row)] == [5, 30]
+
+
 @pytest.mark.parametrize("width", [2, 3, 40, 500])
 def test_a_dash_is_never_cut_into_many_pieces(width: int) -> None:
     dash = np.zeros((9, width + 4), np.float32)
