@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +28,9 @@ COARSE_MAX_SIDE = 64
 # is several times darker than its paper.
 BROAD_FRACTION = 0.3
 SHADING_OF_INK = 0.75
+# Broad levels this many grey levels apart within a few coarse pixels are the two sides of a hard
+# shadow's edge (a shadow dims paper by a third or more: 70+ levels), not soft shading (a few levels).
+HARD_EDGE = 24.0
 # Components are found on a copy max-pooled to at most this side (thin strokes survive max-pooling).
 LABEL_MAX_SIDE = 128
 MIN_SIGMA = 1.0  # 8-bit quantisation alone leaves about this much noise
@@ -181,7 +185,28 @@ def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
     coarse = resize_float(residual, size, Image.Resampling.BOX)
     k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
     broad = _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
-    return resize_float(broad, (width, height))
+    # Enlarged smoothly, a hard shadow's sharp edge would come out as a ramp, and the step minus the
+    # ramp is a thin band along the edge that reads as a stroke. Each pixel instead takes whichever is
+    # nearest its own value of the smooth level and the lowest and highest broad levels around it: a
+    # pixel on the shadow's side of the edge gets the shadow's level, one on the lit side the paper's,
+    # and paper under smooth shading (or noise on it) the smooth level, as before.
+    smooth_level = resize_float(broad, (width, height))
+    lowest = resize_float(_neighbourhood(broad, np.min), (width, height))
+    highest = resize_float(_neighbourhood(broad, np.max), (width, height))
+    levels = np.stack([smooth_level, lowest, highest])
+    nearest = np.abs(levels - residual[None]).argmin(axis=0)
+    snapped = np.take_along_axis(levels, nearest[None], axis=0)[0]
+    # Only across a hard edge: under soft shading the levels around a pixel differ by a few grey
+    # levels, and snapping to them would only move the paper's noise about.
+    return np.where(highest - lowest > HARD_EDGE, snapped, smooth_level)
+
+
+def _neighbourhood(a: NDArray[np.float32], pick: Any) -> NDArray[np.float32]:
+    """PICK (np.min or np.max) over each pixel's 3x3 neighbourhood: the levels a bilinear enlargement
+    of A blends at any point between its pixels."""
+    padded = np.pad(a, 1, mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3))
+    return np.asarray(pick(windows, axis=(-2, -1)), dtype=np.float32)
 
 
 def _log_contrast(paper: NDArray[np.float32], mark: NDArray[np.float32], dark: bool) -> NDArray[np.float32]:
