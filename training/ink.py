@@ -185,6 +185,8 @@ def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
     coarse = resize_float(residual, size, Image.Resampling.BOX)
     k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
     broad = _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
+    if coarse.shape == residual.shape:
+        return broad  # a small image: the map is at full size already, edges as sharp as they are
     # Enlarged smoothly, a hard shadow's sharp edge would come out as a ramp, and the step minus the
     # ramp is a thin band along the edge that reads as a stroke. Each pixel instead takes whichever is
     # nearest its own value of the smooth level and the lowest and highest broad levels around it: a
