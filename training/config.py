@@ -21,13 +21,13 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "mlp": {"epochs": 15, "learning_rate": 1e-4, "batch_size": 100, "schedule": "constant"},
     "cnn": {"epochs": 8, "learning_rate": 2e-3, "batch_size": 128, "schedule": "cosine"},
     "compact": {
-        "epochs": 30,
+        "epochs": 15,
         "learning_rate": 4e-3,
         "batch_size": 128,
         "schedule": "cosine",
         "augment": True,
         "rendered": 20_000,
-        "nondigits": 14_000,
+        "nondigits": 8_000,
     },
 }
 
