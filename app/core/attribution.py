@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from training import runtime
 from training.artifacts import load_artifact_bytes
 from training.preprocessing import normalize
 from training.runtime import ServedModel
@@ -29,6 +30,7 @@ def torch_network(served: ServedModel) -> torch.nn.Module:
     key = str(served.metadata["weights_sha256"])
     with _lock:
         if key not in _networks:
+            torch.set_num_threads(runtime.threads())  # DIGITS_TORCH_THREADS, as for the served network
             network = load_artifact_bytes(served.weights, served.metadata, served.id).model
             _networks.clear()
             _networks[key] = network

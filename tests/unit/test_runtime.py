@@ -53,6 +53,10 @@ def test_the_served_network_answers_as_the_trained_one(path: Path, mnist_test: M
 
 
 VARIANTS = [
+    # {}: the graphs' defaults are the constructors' (artifacts store every argument, but need not).
+    ("mlp", {}),
+    ("cnn", {}),
+    ("compact", {}),
     ("mlp", MODEL_KWARGS["mlp"]),
     ("mlp", {"in_features": 784, "hidden": [50], "classes": 11}),
     ("cnn", MODEL_KWARGS["cnn"]),
