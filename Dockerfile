@@ -1,4 +1,4 @@
-# The prediction service: CPU-only torch, the committed models/, uvicorn on 0.0.0.0:${PORT:-8000}.
+# The prediction service: ONNX Runtime for predictions, CPU-only torch for training jobs, the committed models/, uvicorn on 0.0.0.0:${PORT:-8000}.
 #
 # Plain Dockerfile syntax (no RUN --mount), so the classic builder and BuildKit both build it:
 #   online, Docker with BuildKit/buildx and a bridge network:
