@@ -1,7 +1,9 @@
-"""The form of a trained model that serving runs: the same function, fewer operations per image.
+"""torch forms of a trained model with fewer operations per image: BatchNorm folded, channels-last,
+and the int8 network that DIGITS_INT8 serves and `realworld --int8` measures.
 
-The artifact on disk stays exactly as trained (safetensors + JSON, checked by training.artifacts);
-what is derived here lives only in the serving process's memory.
+The float network a server answers with is built without torch (training.runtime); these forms are
+for int8 serving and evaluation. The artifact on disk stays exactly as trained (safetensors + JSON,
+checked by training.artifacts); what is derived here lives only in memory.
 """
 
 from __future__ import annotations
@@ -46,14 +48,14 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def for_serving(loaded: LoadedModel, int8: bool = False) -> LoadedModel:
-    """LOADED in the form serving runs: BatchNorm folded, convolutions channels-last; with INT8, also its
-    int8 network if it has one.
+    """LOADED with BatchNorm folded and convolutions channels-last; with INT8, also its int8 network if
+    it has one (what DIGITS_INT8 serves, training.optimize.int8_served).
 
     An artifact has an int8 form when `python -m training quantize` recorded its activation ranges
     (metadata "int8"), which it does only for a model whose int8 answers kept its test accuracy. If
     that record does not fit the network, or this CPU has no x86 quantized engine, the model is
     served in float and the reason logged: the float network is the one the artifact promises.
-    Metadata and calibration are kept; the folded float network stays for explanations.
+    Metadata and calibration are kept.
     """
     quantized = None
     record = loaded.metadata.get("int8")
