@@ -24,6 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load as load_tensors
 
 from training.artifact_format import (
+    ArtifactError,
     TensorSpecs,
     build_described,
     check_tensors,
@@ -296,7 +297,10 @@ def load_served_bytes(blob: bytes, metadata: dict[str, Any], origin: str) -> Ser
     tensors = read_tensors(blob, origin, load_tensors)
     found = {name: (tuple(t.shape), str(t.dtype)) for name, t in tensors.items()}
     check_tensors(found, expected_tensors(layers), origin)  # the torch loader's refusals
-    network = session(onnx_graph(layers, tensors, len(metadata["classes"])))
+    try:
+        network = session(onnx_graph(layers, tensors, len(metadata["classes"])))
+    except Exception as exc:  # ONNX Runtime's own errors (Fail, InvalidGraph, ...) derive from Exception only
+        raise ArtifactError(f"{origin}: ONNX Runtime cannot run this network ({exc})") from exc
 
     def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
         outputs: NDArray[np.float32] = network.run(None, {"x": batch})[0]

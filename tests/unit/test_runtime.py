@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 from safetensors.numpy import load as load_numpy
@@ -161,6 +162,18 @@ def test_bytes_that_are_not_safetensors_are_refused(tiny_model: Path) -> None:
     meta = json.loads(metadata_path(tiny_model).read_text())
     metadata_path(tiny_model).write_text(json.dumps({**meta, "weights_sha256": hashlib.sha256(garbage).hexdigest()}))
     with pytest.raises(ArtifactError, match="not a valid safetensors file"):
+        load_served(tiny_model)
+
+
+def test_a_network_the_runtime_refuses_is_an_artifact_error(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever ONNX Runtime will not build reaches the loaders' callers (start-up, activation) as an
+    ArtifactError with the reason, like every other refusal, not as a crash."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : the graph is not valid")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
+    with pytest.raises(ArtifactError, match="ONNX Runtime cannot run this network .*graph is not valid"):
         load_served(tiny_model)
 
 
