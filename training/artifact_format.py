@@ -109,7 +109,10 @@ def rewrite_metadata(weights_path: Path, changes: dict[str, Any]) -> dict[str, A
 
 
 def read_artifact(weights_path: Path | str) -> tuple[bytes, dict[str, Any]]:
-    """An artifact's weights (checked against their checksum) and its validated metadata, or ArtifactError."""
+    """An artifact's weights and its validated metadata, or ArtifactError.
+
+    The weights are not checked against the metadata's checksum here: the loaders that build a
+    network from them (training.artifacts, training.runtime) check every blob they are given."""
     path = Path(weights_path)
     if not path.is_file():
         raise ArtifactError(f"{path}: model file not found")
@@ -118,7 +121,6 @@ def read_artifact(weights_path: Path | str) -> tuple[bytes, dict[str, Any]]:
         blob = path.read_bytes()
     except OSError as exc:
         raise ArtifactError(f"{path}: cannot read weights ({exc.strerror or exc})") from exc
-    check_weights(blob, metadata, str(path))
     return blob, metadata
 
 
