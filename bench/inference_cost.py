@@ -26,7 +26,6 @@ import logging
 import statistics
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,27 +34,19 @@ from numpy.typing import NDArray
 from torch import nn
 
 from training import quantize, runtime
-from training.artifacts import LoadedModel, load_artifact
+from training.artifacts import LoadedModel, load_artifact, numpy_forward
 from training.calibrate_cli import validation_split
 from training.flops import mflops_per_image
 from training.mnist import load_split
 from training.optimize import fold_batchnorm
 from training.preprocessing import Normalization, normalize
+from training.runtime import Forward
 from training.scoring import score_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCHES = (1, 8, 32)
 CALIBRATION_IMAGES = 1000
 log = logging.getLogger("bench.inference_cost")
-Forward = Callable[[NDArray[np.float32]], NDArray[np.float32]]
-
-
-def torch_form(module: nn.Module) -> Forward:
-    def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        with torch.inference_mode():
-            return module(torch.from_numpy(batch)).numpy()  # type: ignore[no-any-return]
-
-    return forward
 
 
 def int8_dynamic(model: nn.Module) -> nn.Module:
@@ -114,17 +105,17 @@ def bench_model(path: Path, data_dir: Path, seconds: float, rounds: int) -> None
 
     folded = fold_batchnorm(loaded.model)
     forms: dict[str, Forward] = {
-        "float": torch_form(loaded.model),
-        "folded": torch_form(folded),
-        "folded+channels_last": torch_form(ChannelsLast(folded)),
+        "float": numpy_forward(loaded.model),
+        "folded": numpy_forward(folded),
+        "folded+channels_last": numpy_forward(ChannelsLast(folded)),
         "onnxruntime (served)": runtime.load_served(path).forward,
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # What DIGITS_INT8 serves: ranges measured on validation digits, the logits' Linear in float.
         ranges = quantize.calibrate(loaded.model, calibration)
-        forms["int8 static (x86)"] = torch_form(quantize.quantize(loaded.model, ranges))
-        forms["int8 dynamic (Linear)"] = torch_form(int8_dynamic(folded))
+        forms["int8 static (x86)"] = numpy_forward(quantize.quantize(loaded.model, ranges))
+        forms["int8 dynamic (Linear)"] = numpy_forward(int8_dynamic(folded))
     deprecations = sorted({str(w.message).splitlines()[0] for w in caught if issubclass(w.category, Warning)})
 
     params = sum(p.numel() for p in loaded.model.parameters())

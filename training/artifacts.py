@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,24 @@ def specs(tensors: dict[str, torch.Tensor]) -> TensorSpecs:
     return {name: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for name, t in tensors.items()}
 
 
+Batch = NDArray[np.float32] | torch.Tensor
+
+
+def numpy_forward(network: nn.Module) -> Callable[[Batch], NDArray[np.float32]]:
+    """NETWORK called as the serving side calls a forward pass (training.runtime.Forward): a batch in,
+    numpy outputs out."""
+
+    def forward(batch: Batch) -> NDArray[np.float32]:
+        with torch.inference_mode():
+            return network(torch.as_tensor(batch)).numpy()  # type: ignore[no-any-return]
+
+    return forward
+
+
 def network_outputs(loaded: LoadedModel, batch: NDArray[np.float32] | torch.Tensor) -> NDArray[np.float32]:
     """The (N, 10 or 11) outputs for a normalised (N, 1, 28, 28) batch, from the int8 form if it has one."""
     network = loaded.quantized if loaded.quantized is not None else loaded.model
-    with torch.inference_mode():
-        return network(torch.as_tensor(batch)).numpy()  # type: ignore[no-any-return]
+    return numpy_forward(network)(batch)
 
 
 def score_batch(loaded: LoadedModel, batch: NDArray[np.float32] | torch.Tensor) -> Scores:

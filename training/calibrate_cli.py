@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from torch import nn
 
 from training import evalset
 from training.artifact_format import ArtifactError, rewrite_metadata
-from training.artifacts import LoadedModel, load_artifact
+from training.artifacts import LoadedModel, load_artifact, numpy_forward
 from training.calibration import (
     DIGITS,
     VAL_SIZE,
@@ -46,13 +45,10 @@ Outputs = NDArray[np.float32]
 def outputs_of(model: nn.Module, pixels: NDArray[np.uint8], norm: Normalization, batch_size: int = 1000) -> Outputs:
     """The network's outputs for uint8 frames, in batches."""
     model.eval()
-    with torch.inference_mode():
-        return np.concatenate(
-            [
-                model(torch.from_numpy(normalize(pixels[i : i + batch_size], norm))).numpy()
-                for i in range(0, len(pixels), batch_size)
-            ]
-        )
+    forward = numpy_forward(model)
+    return np.concatenate(
+        [forward(normalize(pixels[i : i + batch_size], norm)) for i in range(0, len(pixels), batch_size)]
+    )
 
 
 def logits_of(model: nn.Module, split: MnistSplit, norm: Normalization, batch_size: int = 1000) -> Outputs:

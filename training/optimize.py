@@ -12,14 +12,12 @@ import copy
 import dataclasses
 import logging
 
-import numpy as np
 import torch
-from numpy.typing import NDArray
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from training import runtime
-from training.artifacts import LoadedModel, load_artifact_bytes
+from training.artifacts import LoadedModel, load_artifact_bytes, numpy_forward
 from training.runtime import ServedModel
 
 log = logging.getLogger("training")
@@ -77,12 +75,7 @@ def int8_served(served: ServedModel) -> ServedModel:
     if quantized is None:
         return served
     torch.set_num_threads(runtime.threads())  # as the ONNX Runtime sessions: one thread per forward pass
-
-    def forward(batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        with torch.inference_mode():
-            return quantized(torch.from_numpy(batch)).numpy()  # type: ignore[no-any-return]
-
-    return dataclasses.replace(served, forward=forward, form="int8")
+    return dataclasses.replace(served, forward=numpy_forward(quantized), form="int8")
 
 
 def float_network(model: nn.Module) -> nn.Module:
