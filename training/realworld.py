@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from training import evalset
 from training.artifacts import LoadedModel, load_artifact, score_batch
-from training.calibration import expected_calibration_error
+from training.calibration import expected_calibration_error, softmax
 from training.evalset.numbers import NumberSample, generate_numbers
 from training.failures import failure_sheet
 from training.optimize import for_serving
@@ -162,10 +161,10 @@ def score(
     if calibration is not None:
         for mode, parts in answered.items():
             if parts:
-                logits = torch.from_numpy(np.concatenate([p[0] for p in parts])).double()
+                logits = np.concatenate([p[0] for p in parts])
                 labels = np.concatenate([p[1] for p in parts])
-                raw = torch.softmax(logits, 1).numpy()
-                served = torch.softmax(logits / loaded.calibration.temperature, 1).numpy()
+                raw = softmax(logits)
+                served = softmax(logits, loaded.calibration.temperature)
                 calibration.append(
                     Calibrated(
                         mode,
