@@ -193,8 +193,13 @@ def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
     # pixel on the shadow's side of the edge gets the shadow's level, one on the lit side the paper's,
     # and paper under smooth shading (or noise on it) the smooth level, as before.
     smooth_level = resize_float(broad, (width, height))
-    lowest = resize_float(_neighbourhood(broad, np.min), (width, height))
-    highest = resize_float(_neighbourhood(broad, np.max), (width, height))
+    low, high = _neighbourhood(broad, np.min), _neighbourhood(broad, np.max)
+    # The enlargement blends neighbouring pixels with non-negative weights, so it never spreads the
+    # levels further apart than they are here: with no hard edge anywhere (most uploads) the smooth
+    # enlargement is the answer, without enlarging and comparing three maps at full size.
+    if float((high - low).max()) < HARD_EDGE - 1e-3:
+        return smooth_level
+    lowest, highest = resize_float(low, (width, height)), resize_float(high, (width, height))
     levels = np.stack([smooth_level, lowest, highest])
     nearest = np.abs(levels - residual[None]).argmin(axis=0)
     snapped = np.take_along_axis(levels, nearest[None], axis=0)[0]
