@@ -103,7 +103,7 @@ def _merge(masks: list[NDArray[np.bool_]]) -> list[Piece]:
     return pieces
 
 
-def _split(piece: Piece, strength: NDArray[np.float32], row_height: int) -> list[Piece]:
+def _split(piece: Piece, strength: NDArray[np.float32], row_height: float) -> list[Piece]:
     """Cut a group much wider than tall (or than the row is high) at its vertical-projection minimum,
     recursively.
 
@@ -141,7 +141,7 @@ def find_pieces(strength: NDArray[np.float32], split_wide: bool = False, floor: 
     if split_wide:
         # Cutting can leave a faint sliver (a shadow's edge joined to the digit): filtered again. The
         # row's height is only a scale when there is a row: a lone group is judged on its own shape.
-        row_height = max(p.height for p in pieces) if len(pieces) > 1 else 10**9
+        row_height = max(p.height for p in pieces) if len(pieces) > 1 else math.inf
         pieces = _digit_sized([part for p in pieces for part in _split(p, strength, row_height)], strength)
     return sorted(pieces, key=lambda p: p.box[0])[:MAX_PIECES]  # bounds the frames one upload can cost
 
