@@ -49,7 +49,7 @@ def attribute(served: ServedModel, pixels: NDArray[np.uint8], target: int) -> ND
     The baseline is an empty frame (every pixel at the background level), so the attributions say
     how much each stroke pixel added to or took from the target's logit.
     """
-    inputs = torch.from_numpy(normalize(pixels, served.normalization).copy())
+    inputs = torch.from_numpy(normalize(pixels, served.normalization))  # a new array (a gather), not the table
     baseline = torch.from_numpy(normalize(np.zeros_like(pixels), served.normalization))
     with torch.enable_grad():
         attributions = _integrated_gradients(torch_network(served)).attribute(
