@@ -55,6 +55,10 @@ def _train(args: argparse.Namespace) -> int:
         augment=args.augment or None,
         rendered=args.rendered,
         nondigits=args.nondigits,
+        teacher=str(args.teacher) if args.teacher else None,
+        distill_weight=args.distill_weight,
+        distill_temperature=args.distill_temperature,
+        ema=args.ema,
         threads=args.threads,
     )
     if args.download:
@@ -116,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--rendered", type=int, metavar="N", help="also train on N training digits drawn and framed as uploads are"
     )
     train.add_argument("--nondigits", type=int, metavar="N", help="and on N generated non-digits (an 11th class)")
+    train.add_argument("--teacher", type=Path, help="distil this artifact's answers on the MNIST digits (.safetensors)")
+    train.add_argument("--distill-weight", type=float, help="share of the teacher's term in the loss (default 0.5)")
+    train.add_argument("--distill-temperature", type=float, help="softening of both networks' answers (default 3)")
+    train.add_argument("--ema", type=float, metavar="DECAY", help="keep a moving average of the weights (e.g. 0.999)")
     train.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     train.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     train.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir first (online)")

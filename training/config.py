@@ -49,6 +49,13 @@ class TrainConfig:
     # non-digits as an eleventh class, "not a digit".
     rendered: int = 0
     nondigits: int = 0
+    # Knowledge distillation (issue 12): a bigger artifact's softened answers on the MNIST training
+    # digits join the labels, so a small network learns which digits the big one finds alike.
+    teacher: str | None = None
+    distill_weight: float = 0.5
+    distill_temperature: float = 3.0
+    # Serve an exponential moving average of the weights (decay per step) instead of the last step's.
+    ema: float | None = None
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @classmethod
@@ -68,4 +75,9 @@ class TrainConfig:
     def hyperparameters(self) -> dict[str, Any]:
         values = asdict(self)
         values.pop("threads")  # affects speed, not the result's meaning
+        if self.teacher is None:
+            for unused in ("teacher", "distill_weight", "distill_temperature"):
+                values.pop(unused)
+        if self.ema is None:
+            values.pop("ema")
         return values

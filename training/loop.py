@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from training.augment import augment_batch
 from training.calibration import DIGITS
@@ -37,20 +38,62 @@ BatchCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Tensors:
-    """A split decoded and normalised once, so epochs only index into it."""
+    """A split decoded and normalised once, so epochs only index into it.
+
+    SOFT, when distilling, holds a teacher's ten digit logits per row; rows it has no answer for are NaN.
+    """
 
     inputs: torch.Tensor
     labels: torch.Tensor
+    soft: torch.Tensor | None = None
 
     @classmethod
     def from_split(cls, split: MnistSplit, norm: Normalization = REFERENCE) -> Tensors:
         return cls(torch.from_numpy(normalize(split.images, norm)), torch.from_numpy(split.labels.astype("int64")))
 
+    def soft_or_unknown(self) -> torch.Tensor:
+        return self.soft if self.soft is not None else torch.full((len(self), DIGITS), math.nan)
+
     def __add__(self, other: Tensors) -> Tensors:
-        return Tensors(torch.cat([self.inputs, other.inputs]), torch.cat([self.labels, other.labels]))
+        soft = None
+        if self.soft is not None or other.soft is not None:
+            soft = torch.cat([self.soft_or_unknown(), other.soft_or_unknown()])
+        return Tensors(torch.cat([self.inputs, other.inputs]), torch.cat([self.labels, other.labels]), soft)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Distillation:
+    weight: float
+    temperature: float
+
+
+def teacher_logits(teacher: nn.Module, inputs: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The teacher's digit logits, once, on the un-augmented images: running it on every augmented
+    batch would cost several times the student's own training."""
+    teacher.eval()
+    with torch.inference_mode():
+        parts = [teacher(inputs[start : start + batch_size])[:, :DIGITS] for start in range(0, len(inputs), batch_size)]
+    return torch.cat(parts) if parts else torch.empty((0, DIGITS))
+
+
+def training_loss(
+    logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor | None, distillation: Distillation | None
+) -> torch.Tensor:
+    """Cross-entropy, blended per row with the KL divergence from the teacher's softened digit answers
+    where the row has one (Hinton et al.'s T-squared scaling keeps the two terms comparable)."""
+    hard = F.cross_entropy(logits, labels, reduction="none")
+    if soft is None or distillation is None:
+        return hard.mean()
+    known = ~torch.isnan(soft[:, 0])
+    temperature = distillation.temperature
+    target = F.softmax(torch.nan_to_num(soft) / temperature, dim=1)
+    student = F.log_softmax(logits[:, :DIGITS] / temperature, dim=1)
+    divergence = (target * (torch.log(target.clamp_min(1e-12)) - student)).sum(dim=1) * temperature**2
+    blended = (1 - distillation.weight) * hard + distillation.weight * divergence
+    return torch.where(known, blended, hard).mean()
 
 
 def train_one_epoch(
@@ -62,6 +105,8 @@ def train_one_epoch(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     augment: bool = False,
     on_batch_end: BatchCallback | None = None,
+    distillation: Distillation | None = None,
+    averaged: AveragedModel | None = None,
 ) -> tuple[float, float]:
     """One pass over shuffled batches; returns (mean loss per sample, accuracy) over the epoch."""
     model.train()
@@ -74,10 +119,13 @@ def train_one_epoch(
         if augment:
             inputs = augment_batch(inputs, generator)
         logits = model(inputs)
-        loss = F.cross_entropy(logits, labels)
+        soft = data.soft[picked] if data.soft is not None else None
+        loss = training_loss(logits, labels, soft, distillation)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         if scheduler is not None:
             scheduler.step()
         loss_sum += loss.item() * len(labels)
@@ -126,17 +174,23 @@ def fit(
     on_epoch_end: EpochCallback | None = None,
     on_batch_end: BatchCallback | None = None,
     extra: MnistSplit | None = None,
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Train a fresh seeded model and evaluate it on the test split.
 
     EXTRA (framed renderings, non-digits labelled 10) joins the training images; validation and test
-    stay plain MNIST.
+    stay plain MNIST. TEACHER's answers on the MNIST training digits are distilled into the model with
+    the config's weight and temperature.
     """
     torch.set_num_threads(max(1, config.threads))
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     fit_split, val_split = split_train_val(train, config)
     fit_data, test_data = Tensors.from_split(fit_split), Tensors.from_split(test)
+    distillation = None
+    if teacher is not None:
+        fit_data = Tensors(fit_data.inputs, fit_data.labels, teacher_logits(teacher, fit_data.inputs))
+        distillation = Distillation(config.distill_weight, config.distill_temperature)
     if extra is not None:
         fit_data += Tensors.from_split(extra)
     val_data = Tensors.from_split(val_split) if val_split is not None else test_data
@@ -146,21 +200,38 @@ def fit(
     if config.schedule == "cosine":
         steps = config.epochs * math.ceil(len(fit_data) / config.batch_size)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    averaged = None
+    if config.ema is not None:
+        if not 0 < config.ema < 1:
+            raise ValueError(f"ema must be between 0 and 1, got {config.ema}")
+        # Batch norm's running statistics are averaged with the weights they were measured for.
+        ema = get_ema_multi_avg_fn(config.ema)  # type: ignore[no-untyped-call]
+        averaged = AveragedModel(model, multi_avg_fn=ema, use_buffers=True)
+    answering = averaged.module if averaged is not None else model
     history: list[EpochMetrics] = []
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         train_loss, train_accuracy = train_one_epoch(
-            model, fit_data, optimizer, config.batch_size, generator, scheduler, config.augment, on_batch_end
+            model,
+            fit_data,
+            optimizer,
+            config.batch_size,
+            generator,
+            scheduler,
+            config.augment,
+            on_batch_end,
+            distillation,
+            averaged,
         )
-        val_loss, val_accuracy = evaluate(model, val_data)
+        val_loss, val_accuracy = evaluate(answering, val_data)
         metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, time.perf_counter() - started)
         history.append(metrics)
         if on_epoch_end is not None:
             on_epoch_end(metrics)
-    test_loss, test_accuracy = evaluate(model, test_data)
-    model.eval()
+    test_loss, test_accuracy = evaluate(answering, test_data)
+    answering.eval()
     return TrainResult(
-        model=model,
+        model=answering,
         history=history,
         test_loss=test_loss,
         test_accuracy=test_accuracy,

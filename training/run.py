@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import safetensors
 import torch
+from torch import nn
 
 from training.artifact_format import CLASSES, CLASSES_WITH_REJECT, new_model_id, write_atomic
-from training.artifacts import save_artifact
+from training.artifacts import load_artifact, save_artifact
 from training.calibrate_cli import calibration_metadata, validation_split
 from training.calibration import VAL_SIZE
 from training.config import TrainConfig
@@ -72,6 +73,18 @@ def served_frames(config: TrainConfig, train: MnistSplit, cache_dir: Path | None
     return MnistSplit(bank.images, bank.labels.astype(np.uint8))
 
 
+def load_teacher(config: TrainConfig) -> tuple[nn.Module | None, dict[str, Any] | None]:
+    """The teacher network and what the student's metadata says of it, or (None, None)."""
+    if config.teacher is None:
+        return None, None
+    if not 0 <= config.distill_weight <= 1 or config.distill_temperature <= 0:
+        raise ValueError("the distillation weight must be in [0, 1] and its temperature above 0")
+    teacher = load_artifact(config.teacher)
+    if teacher.normalization != REFERENCE:
+        raise ValueError(f"the teacher {config.teacher} normalises its input differently from the student")
+    return teacher.model, {"id": teacher.id, "test_accuracy": teacher.metadata["test"]["accuracy"]}
+
+
 def run_training(
     config: TrainConfig,
     data_dir: Path,
@@ -85,11 +98,16 @@ def run_training(
 
     CACHE_DIR keeps the framed renderings between runs (default runs/cache).
     """
+    teacher, teacher_summary = load_teacher(config)
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     extra = served_frames(config, train, cache_dir)
-    result = fit(config, train, test, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end, extra=extra)
+    result = fit(
+        config, train, test, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end, extra=extra, teacher=teacher
+    )
     now = datetime.now(UTC)
     metadata = build_metadata(config, result, model_id or new_model_id(config.arch, now), now)
+    if teacher_summary is not None:
+        metadata["data"]["teacher"] = teacher_summary
     if not config.validate_on_test and config.val_size == VAL_SIZE:
         metadata["calibration"] = calibration_metadata(result.model, REFERENCE, validation_split(train))
     # Plot first: the JSON sidecar is the commit point, so a crash before it leaves no half artifact.
