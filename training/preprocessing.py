@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -19,7 +20,7 @@ from PIL import Image
 
 from training.framing import frame_ink
 from training.ink import WORK_MAX_SIDE, find_ink
-from training.segment import find_pieces, may_hold_several
+from training.segment import Piece, find_pieces, find_slots, may_hold_several, prefers_other
 
 IMAGE_SIZE = 28
 
@@ -123,7 +124,33 @@ class PreparedInput:
     blank: bool
     reason: str | None
     digits_seen: int = 1  # digit-sized pieces of ink with a gap between them (not looked for in `raw`)
-    pieces: tuple[PreparedPiece, ...] = ()  # with segment=True: each digit-sized piece framed, left to right
+    slots: tuple[PreparedSlot, ...] = ()  # with segment=True: the digit-sized pieces framed, left to right
+
+    @property
+    def pieces(self) -> tuple[PreparedPiece, ...]:
+        """The pieces as the segmentation rules cut the image, before the model has a say."""
+        return tuple(piece for slot in self.slots for piece in slot.usual)
+
+    @property
+    def candidates(self) -> tuple[PreparedPiece, ...]:
+        """Every framed piece, slot by slot, the usual reading's then the other's: what the model reads."""
+        return tuple(piece for slot in self.slots for piece in (*slot.usual, *slot.other))
+
+    def choose_pieces(self, confidences: Sequence[float]) -> list[int]:
+        """Indices into `candidates` of the pieces that make the number, left to right.
+
+        CONFIDENCES are the model's, one per candidate (0 where it answered "not a digit"); each slot
+        takes the reading they favour (training.segment.prefers_other).
+        """
+        chosen: list[int] = []
+        start = 0
+        for slot in self.slots:
+            usual = range(start, start + len(slot.usual))
+            other = range(usual.stop, usual.stop + len(slot.other))
+            pick = other if prefers_other([confidences[k] for k in usual], [confidences[k] for k in other]) else usual
+            chosen.extend(pick)
+            start = other.stop
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -132,6 +159,14 @@ class PreparedPiece:
 
     pixels: NDArray[np.uint8]
     box: tuple[int, int, int, int]  # left, top, right, bottom in the uploaded image's pixels
+
+
+@dataclass(frozen=True)
+class PreparedSlot:
+    """A stretch of a number: its pieces as the rules cut it and, where they may be wrong, the other way."""
+
+    usual: tuple[PreparedPiece, ...]
+    other: tuple[PreparedPiece, ...] = ()
 
 
 def _ink_layer(image: Image.Image, gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -173,11 +208,13 @@ def _count_digits(strength: NDArray[np.float32]) -> int:
     return len(find_pieces(strength)) if may_hold_several(strength) else 1
 
 
-def _frame_pieces(strength: NDArray[np.float32], size: tuple[int, int]) -> tuple[PreparedPiece, ...]:
-    """Each digit-sized piece of an ink map framed alone, its box scaled to the upload's size."""
+def _frame_pieces(strength: NDArray[np.float32], size: tuple[int, int]) -> tuple[PreparedSlot, ...]:
+    """Each digit-sized piece of an ink map framed alone, both ways where a slot has two readings, its
+    box scaled to the upload's size."""
     sx, sy = size[0] / strength.shape[1], size[1] / strength.shape[0]
-    return tuple(
-        PreparedPiece(
+
+    def framed(piece: Piece) -> PreparedPiece:
+        return PreparedPiece(
             frame_ink(np.where(piece.mask, strength, 0).astype(np.float32)),
             (
                 math.floor(piece.box[0] * sx),
@@ -186,9 +223,17 @@ def _frame_pieces(strength: NDArray[np.float32], size: tuple[int, int]) -> tuple
                 min(size[1], math.ceil(piece.box[3] * sy)),
             ),
         )
-        for piece in find_pieces(strength, split_wide=True)
-        if float(strength[piece.mask].max()) >= _PIECE_PEAK  # frame_ink needs a stroke, not a smudge
-    )
+
+    def stroked(piece: Piece) -> bool:
+        return float(strength[piece.mask].max()) >= _PIECE_PEAK  # frame_ink needs a stroke, not a smudge
+
+    slots = []
+    for slot in find_slots(strength):
+        usual = tuple(framed(piece) for piece in slot.usual if stroked(piece))
+        other = tuple(framed(piece) for piece in slot.other) if all(map(stroked, slot.other)) else ()
+        if usual:
+            slots.append(PreparedSlot(usual, other))
+    return tuple(slots)
 
 
 def _with_digits(
@@ -196,8 +241,8 @@ def _with_digits(
 ) -> PreparedInput:
     if prepared.blank:
         return replace(prepared, digits_seen=0)
-    pieces = _frame_pieces(strength, size) if segment else ()
-    return replace(prepared, digits_seen=_count_digits(strength), pieces=pieces)
+    slots = _frame_pieces(strength, size) if segment else ()
+    return replace(prepared, digits_seen=_count_digits(strength), slots=slots)
 
 
 def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto", segment: bool = False) -> PreparedInput:
@@ -210,8 +255,9 @@ def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto", segment: b
     exactly as `raw` does and frames anything else. Deterministic, a few milliseconds per image.
 
     `digits_seen` counts the digit-sized pieces of ink (training.segment); `segment=True` also frames
-    each piece on its own (`pieces`, left to right, always framed whatever the mode), for an image that
-    holds a number. The whole-image `pixels` are the same either way.
+    each piece on its own (`slots`, left to right, always framed whatever the mode), for an image that
+    holds a number, with a second reading where the cut is in doubt: score every one of `candidates`,
+    then `choose_pieces`. The whole-image `pixels` are the same either way.
     """
     if mode not in PREPROCESS_MODES:
         raise ValueError(f"unknown preprocess mode {mode!r}; expected one of {', '.join(PREPROCESS_MODES)}")
@@ -224,7 +270,7 @@ def prepare_pixels(image: Image.Image, mode: PreprocessMode = "auto", segment: b
         if not segment or flat:
             return prepared
         ink = find_ink(_ink_layer(image, gray))
-        return prepared if ink.blank_reason else replace(prepared, pieces=_frame_pieces(ink.strength, size))
+        return prepared if ink.blank_reason else replace(prepared, slots=_frame_pieces(ink.strength, size))
     image = _shrink_early(image)
     gray = to_grayscale(image)
     if mode == "auto" and image.mode not in _ALPHA_MODES and clearly_mnist_like(gray):

@@ -198,11 +198,13 @@ def read_numbers(loaded: LoadedModel, samples: list[NumberSample]) -> NumbersSco
         prepared = prepare_pixels(image, "auto", segment=True)
         elapsed += time.perf_counter() - started
         read = ""
-        if prepared.pieces:
-            frames = np.stack([piece.pixels for piece in prepared.pieces])
+        if prepared.candidates:
+            frames = np.stack([piece.pixels for piece in prepared.candidates])
             scores = score_batch(loaded, normalize(frames, loaded.normalization))
-            digits = scores.probabilities.argmax(axis=1).tolist()
-            read = "".join("?" if no else str(d) for d, no in zip(digits, scores.refused.tolist(), strict=True))
+            digits = scores.probabilities.argmax(axis=1)
+            confidences = np.where(scores.refused, 0.0, scores.probabilities.max(axis=1)).tolist()
+            chosen = prepared.choose_pieces(confidences)
+            read = "".join("?" if scores.refused[k] else str(digits[k]) for k in chosen)
         right = read == sample.number
         exact += right
         count_right += len(read) == len(sample.number)

@@ -21,6 +21,9 @@ MERGE_OVERLAP = 0.5  # groups overlapping by this share of the narrower one's wi
 # A group lower than DIGIT_HEIGHT of the tallest one, or with less ink than DIGIT_MASS of the
 # heaviest, is a speck, a dash or a stray pen mark beside the digit (a few MNIST digits have one).
 DIGIT_HEIGHT, DIGIT_MASS = 0.45, 0.2
+# A 1 holds a fraction of an 8's ink but stands as tall as its neighbours: a piece within this
+# factor of the tallest inked one's height needs only the speck rule's share of ink (KEEP_FRACTION).
+ROW_TALL = 0.85
 # A narrow stroke lower than the tallest group and this close to a neighbour is a broken-off part of
 # that digit (an open 4's left arm), not a 1: a 1 in a number stands as tall as its neighbours.
 FRAGMENT_WIDTH, FRAGMENT_HEIGHT, FRAGMENT_GAP = 0.35, 0.85, 0.3
@@ -32,6 +35,11 @@ ROW_WIDE = 1.1
 SPLIT_WINDOW = (0.25, 0.75)  # the cut is looked for in this part of the group's width
 SPLIT_MIN_HEIGHT, SPLIT_MIN_PART = 8, 0.4  # map pixels; share of the group's height
 MAX_PIECES = 24  # more components than this is texture or noise, not a number: read as one image
+# Ink alone cannot tell a wide 0 from two touching digits, nor a 1 joined to its neighbour from one
+# digit: where the rules above may have cut wrong, a slot also holds the other reading (the two parts
+# rejoined, or a piece this wide for the row's height cut once into parts no narrower than
+# OTHER_MIN_PART of its height), and the model's confidence chooses (`prefers_other`).
+OTHER_WIDE, OTHER_MIN_PART = 0.8, 0.15
 
 
 @dataclass(frozen=True)
@@ -114,16 +122,24 @@ def _split(piece: Piece, strength: NDArray[np.float32], row_height: float) -> li
     wide = piece.width > WIDE * piece.height or piece.width > ROW_WIDE * row_height
     if not wide or piece.height < SPLIT_MIN_HEIGHT:
         return [piece]
-    left, _, right, _ = piece.box
-    profile = np.where(piece.mask, strength, 0)[:, left:right].sum(axis=0)
     low = max(round(piece.width * SPLIT_WINDOW[0]), math.ceil(SPLIT_MIN_PART * piece.height))
     high = min(round(piece.width * SPLIT_WINDOW[1]), piece.width - math.ceil(SPLIT_MIN_PART * piece.height))
+    parts = _cut(piece, strength, low, high)
+    if len(parts) < 2:
+        return [piece]
+    return [p for part in parts for p in _split(part, strength, row_height)]
+
+
+def _cut(piece: Piece, strength: NDArray[np.float32], low: int, high: int) -> list[Piece]:
+    """The piece cut at the column with the least ink between LOW and HIGH (offsets into its width)."""
     if high <= low:
         return [piece]
+    left, _, right, _ = piece.box
+    profile = np.where(piece.mask, strength, 0)[:, left:right].sum(axis=0)
     cut = left + low + int(np.argmin(profile[low:high]))
     columns = np.arange(piece.mask.shape[1])
     parts = [piece.mask & (columns < cut)[None, :], piece.mask & (columns >= cut)[None, :]]
-    return [p for part in parts if part.any() for p in _split(Piece(_box(part), part), strength, row_height)]
+    return [Piece(_box(part), part) for part in parts if part.any()]
 
 
 def may_hold_several(strength: NDArray[np.float32], floor: float = 0.0) -> bool:
@@ -137,12 +153,15 @@ def find_pieces(strength: NDArray[np.float32], split_wide: bool = False, floor: 
     ink = strength > floor
     if not ink.any():
         return []
-    pieces = _digit_sized(_merge(_components(ink, strength)), strength)
+    groups = _merge(_components(ink, strength))
+    pieces = _digit_sized(groups, strength)
     if split_wide:
-        # Cutting can leave a faint sliver (a shadow's edge joined to the digit): filtered again. The
-        # row's height is only a scale when there is a row: a lone group is judged on its own shape.
+        # The row's height is only a scale when there is a row: a lone group is judged on its own shape.
         row_height = max(p.height for p in pieces) if len(pieces) > 1 else math.inf
-        pieces = _digit_sized([part for p in pieces for part in _split(p, strength, row_height)], strength)
+        # Every group is cut before ink is compared, so a digit is weighed against single digits, not
+        # against a group of touching ones holding several digits' ink; the cuts can also leave a
+        # faint sliver (a shadow's edge joined to the digit), which the same rule drops.
+        pieces = _digit_sized([part for g in groups for part in _split(g, strength, row_height)], strength)
     return sorted(pieces, key=lambda p: p.box[0])[:MAX_PIECES]  # bounds the frames one upload can cost
 
 
@@ -151,6 +170,56 @@ def _digit_sized(pieces: list[Piece], strength: NDArray[np.float32]) -> list[Pie
     if not pieces:
         return []
     mass = [float(strength[p.mask].sum()) for p in pieces]
-    inked = [p for p, m in zip(pieces, mass, strict=True) if m >= DIGIT_MASS * max(mass)]
-    tallest = max(p.height for p in inked)
-    return [p for p in inked if p.height >= DIGIT_HEIGHT * tallest]
+    heaviest = max(mass)
+    tallest = max(p.height for p, m in zip(pieces, mass, strict=True) if m >= DIGIT_MASS * heaviest)
+    return [
+        p
+        for p, m in zip(pieces, mass, strict=True)
+        if p.height >= DIGIT_HEIGHT * tallest
+        and (m >= DIGIT_MASS * heaviest or (m >= KEEP_FRACTION * heaviest and _row_tall(p, tallest)))
+    ]
+
+
+def _row_tall(piece: Piece, tallest: int) -> bool:
+    """As tall as the row's digits, give or take: a ruled line across the page is far taller."""
+    return ROW_TALL * tallest <= piece.height <= tallest / ROW_TALL
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A stretch of a row: its pieces as the rules cut it, and the other reading where there is one."""
+
+    usual: tuple[Piece, ...]
+    other: tuple[Piece, ...] = ()
+
+
+def find_slots(strength: NDArray[np.float32]) -> list[Slot]:
+    """The pieces `find_pieces` reads a row as, left to right, each with its other reading: two
+    pieces that touch (one cut made them) rejoined, or, in a row of several, a wide piece cut once."""
+    pieces = find_pieces(strength, split_wide=True)
+    row_height = max((p.height for p in pieces), default=0)
+    slots: list[Slot] = []
+    index = 0
+    while index < len(pieces):
+        piece = pieces[index]
+        following = pieces[index + 1] if index + 1 < len(pieces) else None
+        if following is not None and following.box[0] <= piece.box[2] + 1:
+            joined = piece.mask | following.mask
+            slots.append(Slot((piece, following), (Piece(_box(joined), joined),)))
+            index += 2
+            continue
+        other: tuple[Piece, ...] = ()
+        # A lone piece is a digit with whatever lies beside it (a ruled margin reads as a sure 1).
+        if len(pieces) > 1 and piece.width >= OTHER_WIDE * row_height and piece.height >= SPLIT_MIN_HEIGHT:
+            margin = max(1, math.ceil(OTHER_MIN_PART * piece.height))
+            parts = _cut(piece, strength, margin, piece.width - margin)
+            other = tuple(parts) if len(parts) == 2 else ()
+        slots.append(Slot((piece,), other))
+        index += 1
+    return slots
+
+
+def prefers_other(usual: list[float], other: list[float]) -> bool:
+    """Whether a slot reads the other way: its pieces' confidences multiplied (0 for a piece refused as
+    not a digit) beat the usual reading's."""
+    return bool(other) and math.prod(other) > math.prod(usual)

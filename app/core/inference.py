@@ -113,6 +113,13 @@ def read_frames(loaded: ServedModel, frames: list[NDArray[np.uint8]]) -> list[Re
     return readings
 
 
+def read_pieces(item: PreparedInput, readings: list[Reading]) -> tuple[PieceReading, ...]:
+    """The digits of a number, left to right, each slot read the way the model is surer of."""
+    confidences = [0.0 if reading.confidence is None else float(reading.confidence) for reading in readings]
+    candidates = item.candidates
+    return tuple(PieceReading(candidates[k].box, readings[k]) for k in item.choose_pieces(confidences))
+
+
 def frame_png(pixels: NDArray[np.uint8], scale: int = 1) -> bytes:
     """The 28x28 frame the model saw, as PNG, optionally enlarged with visible pixels."""
     image = Image.fromarray(pixels)
@@ -137,7 +144,7 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
     for index, (job, item) in enumerate(zip(jobs, prepared, strict=True)):
         if not isinstance(item, PreparedInput):
             continue
-        own = [(index, k, piece.pixels) for k, piece in enumerate(item.pieces)]
+        own = [(index, k, piece.pixels) for k, piece in enumerate(item.candidates)]
         if not item.blank:
             own.insert(0, (index, -1, item.pixels))
         if own:
@@ -154,11 +161,7 @@ def process_jobs(jobs: list[Job], max_pixels: int) -> list[Outcome]:
             continue
         frame = frame_png(item.pixels, job.frame_scale) if job.frame_scale else None
         warning = several_digits_warning(item.digits_seen) if item.digits_seen > 1 else None
-        digits = (
-            tuple(PieceReading(piece.box, readings[index, k]) for k, piece in enumerate(item.pieces))
-            if job.segment
-            else None
-        )
+        digits = read_pieces(item, [readings[index, k] for k in range(len(item.candidates))]) if job.segment else None
         reading = readings.get((index, -1))
         if reading is None:
             outcomes.append(Prediction(None, None, None, item.reason, item.framed, frame, None, warning, digits))

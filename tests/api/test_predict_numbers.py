@@ -19,6 +19,7 @@ from training.artifact_format import metadata_path
 from training.evalset import split_pool
 from training.evalset.numbers import generate_numbers
 from training.mnist import MnistSplit
+from training.preprocessing import prepare_pixels
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,23 @@ def test_a_number_gets_the_warning_and_segment_reads_each_digit(
             assert d["digit"] is None or d["confidence"] == max(d["probabilities"])
         read += "".join(str(d["digit"]) for d in digits) == number
     assert read >= len(numbers) - 1
+
+
+@pytest.mark.parametrize(("index", "cut_by_the_rules"), [(58, "2275"), (111, "7?7643")])
+def test_segment_reads_a_cut_in_doubt_the_way_the_model_is_surer_of(
+    client: TestClient, index: int, cut_by_the_rules: str
+) -> None:
+    # Dev numbers the ink rules alone misread: a 2 as wide as the row is tall cut in two (285), a 0
+    # cut in two (70643). Framed both ways, the model's confidence puts each back together.
+    [sample] = generate_numbers(1, 0, split_pool(10000, "dev"), DATA_DIR, start=index)
+    prepared = prepare_pixels(sample.image(), segment=True)
+    assert len(prepared.pieces) == len(cut_by_the_rules) != len(sample.number)
+    response = client.post("/predict?segment=true", files={"file": ("n.jpg", sample.data, "image/jpeg")})
+    assert response.status_code == 200, response.text
+    digits = response.json()["digits"]
+    assert "".join(str(d["digit"]) for d in digits) == sample.number
+    lefts = [d["box"][0] for d in digits]
+    assert lefts == sorted(lefts)
 
 
 def test_a_single_digit_gets_no_warning_and_one_piece(client: TestClient, mnist_test: MnistSplit) -> None:

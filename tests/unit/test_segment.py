@@ -13,8 +13,8 @@ from tests.conftest import DATA_DIR
 from training.evalset import split_pool
 from training.evalset.numbers import HEIGHT, compose, generate_numbers
 from training.mnist import MnistSplit
-from training.preprocessing import IMAGE_SIZE, prepare_pixels
-from training.segment import MAX_PIECES, find_pieces, may_hold_several
+from training.preprocessing import IMAGE_SIZE, PreparedInput, PreparedPiece, PreparedSlot, prepare_pixels
+from training.segment import MAX_PIECES, find_pieces, find_slots, may_hold_several, prefers_other
 
 
 def _strip(*digits: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -94,6 +94,86 @@ def test_a_digit_written_smaller_than_its_neighbours_is_still_a_digit() -> None:
     _ring(row, 20, 30, 15, 12)  # a small one, half as tall, on the same line
     row[33:35, 48:56] = 1  # and a dash: no digit
     assert [p.box[0] for p in find_pieces(row)] == [5, 30]
+
+
+def test_a_thin_one_beside_bold_digits_is_a_digit() -> None:
+    # A 1 holds an eighth of a bold 0's ink, but it stands as tall as the 0: it is read, and counted.
+    row = np.zeros((40, 60), np.float32)
+    row[5:35, 8:10] = 1
+    for offset in range(4):  # a 0 drawn with a 6-pixel marker
+        _ring(row, 5 + offset, 25 + offset, 30 - 2 * offset, 22 - 2 * offset)
+    assert [p.box[0] for p in find_pieces(row, split_wide=True)] == [8, 25]
+    assert len(find_pieces(row)) == 2
+    row[5:35, 8:10] = 0
+    row[15:35, 8:11] = 1  # as much ink, but two thirds of the 0's height: a mark beside the digit
+    assert [p.box[0] for p in find_pieces(row, split_wide=True)] == [25]
+    row[:, 8:11] = 0
+    row[:, 8:10] = 1  # a ruled line down the page, far taller than the digit: no 1 either
+    assert [p.box[0] for p in find_pieces(row, split_wide=True)] == [25]
+
+
+def test_a_digit_beside_touching_digits_is_weighed_against_one_digit() -> None:
+    # Three touching 0s hold three digits' ink; a smaller 0 after them has a sixth of that, but nearly
+    # half of one of them: it is a digit. So is the 1 before them, as tall as the row.
+    row = np.zeros((34, 90), np.float32)
+    row[5:29, 2:5] = 1
+    for left in (10, 30, 50):
+        _ring(row, 5, left, 24, 16)
+    row[16:18, 26:30] = row[16:18, 46:50] = 1  # joined by ligatures
+    _ring(row, 17, 72, 12, 9)
+    assert [p.box[0] for p in find_pieces(row, split_wide=True)] == [2, 10, 26, 46, 72]
+
+
+def test_a_cut_in_doubt_gets_the_other_reading() -> None:
+    row = np.zeros((30, 90), np.float32)
+    row[5:25, 3:6] = 1  # a 1, alone: no other reading
+    _ring(row, 5, 12, 20, 26)  # a 0 wider than the row allows: the rules cut it, the other reading rejoins it
+    row[5:25, 46:49] = row[14:16, 49:53] = 1  # a 1 joined to a 0: one piece for the rules, cut once the other way
+    _ring(row, 5, 53, 20, 14)
+    one, wide_zero, pair = find_slots(row)
+    assert [p.box[0] for p in one.usual] == [3]
+    assert one.other == ()
+    assert len(wide_zero.usual) == 2
+    [joined] = wide_zero.other
+    assert joined.box == (12, 5, 38, 25)
+    [together] = pair.usual
+    assert together.box == (46, 5, 67, 25)
+    assert [p.box[:3] for p in pair.other] == [(46, 5, 49), (49, 5, 67)]
+
+
+@pytest.mark.parametrize(
+    ("usual", "other", "expected"),
+    [
+        ([0.99], [0.98, 0.97], False),  # a sure whole beats two parts
+        ([0.6], [0.98, 0.97], True),  # an unsure whole loses to two sure parts
+        ([0.0], [0.5, 0.5], True),  # a refused whole loses to any reading
+        ([0.9, 0.0], [0.8], True),  # a refused part sinks its reading
+        ([0.4], [], False),  # no other reading: the usual one stands
+    ],
+)
+def test_the_surer_reading_wins(usual: list[float], other: list[float], expected: bool) -> None:
+    assert prefers_other(usual, other) is expected
+
+
+def test_choose_pieces_indexes_the_candidates_slot_by_slot() -> None:
+    def piece(left: int) -> PreparedPiece:
+        return PreparedPiece(np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8), (left, 0, left + 1, 1))
+
+    prepared = PreparedInput(
+        np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+        framed=True,
+        blank=False,
+        reason=None,
+        slots=(
+            PreparedSlot((piece(0),), (piece(0), piece(5))),  # candidates 0 | 1, 2
+            PreparedSlot((piece(10),)),  # 3
+            PreparedSlot((piece(20), piece(25)), (piece(20),)),  # 4, 5 | 6
+        ),
+    )
+    assert [p.box[0] for p in prepared.pieces] == [0, 10, 20, 25]
+    assert [p.box[0] for p in prepared.candidates] == [0, 0, 5, 10, 20, 25, 20]
+    assert prepared.choose_pieces([0.5, 0.9, 0.9, 0.7, 0.99, 0.99, 0.5]) == [1, 2, 3, 4, 5]
+    assert prepared.choose_pieces([0.99, 0.9, 0.9, 0.7, 0.2, 0.99, 0.5]) == [0, 3, 6]
 
 
 @pytest.mark.parametrize("width", [2, 3, 40, 500])

@@ -54,11 +54,14 @@ def compose(digits: list[NDArray[np.uint8]], rng: np.random.Generator) -> NDArra
     return np.concatenate([margin, *columns, margin], axis=1)
 
 
-def generate_numbers(count: int, seed: int, pool: NDArray[np.int64], mnist_dir: Path) -> list[NumberSample]:
-    """`count` photographed numbers whose digits come from `pool` (indices into MNIST test)."""
+def generate_numbers(
+    count: int, seed: int, pool: NDArray[np.int64], mnist_dir: Path, start: int = 0
+) -> list[NumberSample]:
+    """`count` photographed numbers whose digits come from `pool` (indices into MNIST test), from
+    index START on (each number depends only on the seed and its index)."""
     test = load_split(mnist_dir, "test")
     samples = []
-    for index in range(count):
+    for index in range(start, start + count):
         rng = np.random.default_rng([seed, 9, index])
         length = int(rng.integers(DIGITS_RANGE[0], DIGITS_RANGE[1] + 1))
         chosen = rng.choice(pool, size=length, replace=False)
