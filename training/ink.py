@@ -336,7 +336,26 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         return Ink(empty, bool(work.mean() >= 128), "the image is one flat colour: there is no digit on it")
     if min(work.shape) >= 64:
         work = smooth(work)  # halves pixel noise; strokes this large survive it
-    background = fit_background(work)
+    found = _ink_over(work, fit_background(work))
+    if found.blank_reason is not None and max(work.shape) <= COARSE_MAX_SIDE:
+        # A small crop that the digit fills edge to edge leaves too little paper for the surface to
+        # fit, and the fit follows the strokes instead. Paper is still the commonest level in it,
+        # and so small an image has no room for lighting to vary: try a flat sheet at that level.
+        flat = _ink_over(work, np.full_like(work, _commonest_level(work)))
+        if flat.blank_reason is None:
+            return flat
+    return found
+
+
+def _commonest_level(work: NDArray[np.float32]) -> float:
+    counts, edges = np.histogram(work, bins=32, range=(0.0, 256.0))
+    peak = int(counts.argmax())
+    return float(np.median(work[(work >= edges[peak]) & (work < edges[peak + 1])]))
+
+
+def _ink_over(work: NDArray[np.float32], background: NDArray[np.float32]) -> Ink:
+    """The ink on WORK once BACKGROUND (paper tone and lighting) is taken away."""
+    empty = np.zeros_like(work)
     residual = work - background
     broad = broad_part(residual)
     thin = residual - broad

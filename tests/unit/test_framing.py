@@ -9,6 +9,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
+from tests.conftest import DATA_DIR
+from training import evalset
 from training.framing import FIT_SIDE, MNIST_CENTRE, stroke_width
 from training.ink import find_ink
 from training.preprocessing import PREPROCESS_MODES, prepare_pixels, resize_to_input, to_grayscale
@@ -230,6 +232,24 @@ def test_a_digit_cropped_to_its_ink_is_not_blank() -> None:
     assert abs(row - MNIST_CENTRE) < 0.5
     assert abs(col - MNIST_CENTRE) < 0.5
     assert frame.sum() / 255 >= 60
+
+
+def test_a_small_crop_the_digit_fills_edge_to_edge_is_not_blank() -> None:
+    """Dev tight 123: a 19x38 crop of a thick 9 whose loop touches three edges and whose stem runs down
+    the fourth. Too little paper is left to fit a lighting surface to; the fit followed the strokes,
+    the paper's noise seemed as strong as the ink, and a clear 9 was answered blank."""
+    sample = evalset.generate("tight", 124, split="dev", mnist_dir=DATA_DIR)[123]
+    image = sample.image()
+    assert image.size == (19, 38)
+    assert sample.label == 9
+    prepared = prepare_pixels(image)
+    assert not prepared.blank, prepared.reason
+    height, width = ink_extent(prepared.pixels)
+    assert height >= 18.5  # the 20-pixel box, less a soft edge
+    assert 8 <= width <= 16
+    row, col = centre_of_mass(prepared.pixels)
+    assert abs(row - MNIST_CENTRE) < 1
+    assert abs(col - MNIST_CENTRE) < 1
 
 
 def test_marker_strokes_are_not_hollowed_into_outlines() -> None:
