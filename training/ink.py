@@ -348,6 +348,7 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
 
 
 def _commonest_level(work: NDArray[np.float32]) -> float:
+    """The median of the most crowded of 32 equal bins of grey levels."""
     counts, edges = np.histogram(work, bins=32, range=(0.0, 256.0))
     peak = int(counts.argmax())
     return float(np.median(work[(work >= edges[peak]) & (work < edges[peak + 1])]))

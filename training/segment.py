@@ -3,7 +3,8 @@
 Connected pieces of ink are grouped when they overlap horizontally (a 5's hat, the dot of a broken
 4), since digits in a number stand side by side; a group much lower than the tallest is a speck,
 a dash or a point, not a digit. For reading (`split_wide`), a group much wider than tall is taken
-as touching digits and cut where the fewest ink columns are.
+as touching digits and cut where the fewest ink columns are. Where such a cut is in doubt,
+`find_slots` offers the other reading as well, for the model to choose between.
 """
 
 from __future__ import annotations
