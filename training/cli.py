@@ -59,6 +59,7 @@ def _train(args: argparse.Namespace) -> int:
         distill_weight=args.distill_weight,
         distill_temperature=args.distill_temperature,
         ema=args.ema,
+        init=str(args.init) if args.init else None,
         threads=args.threads,
     )
     if args.download:
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--distill-weight", type=float, help="share of the teacher's term in the loss (default 0.5)")
     train.add_argument("--distill-temperature", type=float, help="softening of both networks' answers (default 3)")
     train.add_argument("--ema", type=float, metavar="DECAY", help="keep a moving average of the weights (e.g. 0.999)")
+    train.add_argument("--init", type=Path, help="start from this artifact's weights (same architecture and settings)")
     train.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     train.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     train.add_argument("--download", action="store_true", help="fetch MNIST into --data-dir first (online)")

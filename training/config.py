@@ -56,6 +56,8 @@ class TrainConfig:
     distill_temperature: float = 3.0
     # Serve an exponential moving average of the weights (decay per step) instead of the last step's.
     ema: float | None = None
+    # Start from this artifact's weights (same architecture) instead of a fresh initialisation.
+    init: str | None = None
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @classmethod
@@ -78,6 +80,7 @@ class TrainConfig:
         if self.teacher is None:
             for unused in ("teacher", "distill_weight", "distill_temperature"):
                 values.pop(unused)
-        if self.ema is None:
-            values.pop("ema")
+        for optional in ("ema", "init"):
+            if values[optional] is None:
+                values.pop(optional)
         return values

@@ -175,12 +175,13 @@ def fit(
     on_batch_end: BatchCallback | None = None,
     extra: MnistSplit | None = None,
     teacher: nn.Module | None = None,
+    start: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train a fresh seeded model and evaluate it on the test split.
 
     EXTRA (framed renderings, non-digits labelled 10) joins the training images; validation and test
     stay plain MNIST. TEACHER's answers on the MNIST training digits are distilled into the model with
-    the config's weight and temperature.
+    the config's weight and temperature. START (a state dict) replaces the fresh initialisation.
     """
     torch.set_num_threads(max(1, config.threads))
     torch.manual_seed(config.seed)
@@ -195,6 +196,8 @@ def fit(
         fit_data += Tensors.from_split(extra)
     val_data = Tensors.from_split(val_split) if val_split is not None else test_data
     model = build_model(config.arch, config.model_kwargs())
+    if start is not None:
+        model.load_state_dict(start)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = None
     if config.schedule == "cosine":

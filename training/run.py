@@ -85,6 +85,19 @@ def load_teacher(config: TrainConfig) -> tuple[nn.Module | None, dict[str, Any] 
     return teacher.model, {"id": teacher.id, "test_accuracy": teacher.metadata["test"]["accuracy"]}
 
 
+def load_start(config: TrainConfig) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
+    """The weights to start from and what the new metadata says of them, or (None, None)."""
+    if config.init is None:
+        return None, None
+    start = load_artifact(config.init)
+    architecture = start.metadata["architecture"]
+    if architecture != {"name": config.arch, "kwargs": config.model_kwargs()}:
+        raise ValueError(f"{config.init} is not a {config.arch} with the settings this run trains: {architecture}")
+    if start.normalization != REFERENCE:
+        raise ValueError(f"{config.init} normalises its input differently from this run")
+    return start.model.state_dict(), {"id": start.id, "test_accuracy": start.metadata["test"]["accuracy"]}
+
+
 def run_training(
     config: TrainConfig,
     data_dir: Path,
@@ -99,15 +112,25 @@ def run_training(
     CACHE_DIR keeps the framed renderings between runs (default runs/cache).
     """
     teacher, teacher_summary = load_teacher(config)
+    start, start_summary = load_start(config)
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     extra = served_frames(config, train, cache_dir)
     result = fit(
-        config, train, test, on_epoch_end=on_epoch_end, on_batch_end=on_batch_end, extra=extra, teacher=teacher
+        config,
+        train,
+        test,
+        on_epoch_end=on_epoch_end,
+        on_batch_end=on_batch_end,
+        extra=extra,
+        teacher=teacher,
+        start=start,
     )
     now = datetime.now(UTC)
     metadata = build_metadata(config, result, model_id or new_model_id(config.arch, now), now)
     if teacher_summary is not None:
         metadata["data"]["teacher"] = teacher_summary
+    if start_summary is not None:
+        metadata["data"]["init"] = start_summary
     if not config.validate_on_test and config.val_size == VAL_SIZE:
         metadata["calibration"] = calibration_metadata(result.model, REFERENCE, validation_split(train))
     # Plot first: the JSON sidecar is the commit point, so a crash before it leaves no half artifact.

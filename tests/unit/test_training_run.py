@@ -259,3 +259,27 @@ def test_ema_decay_outside_zero_to_one_is_refused(train_split: MnistSplit, decay
     config = TrainConfig.for_arch("mlp", epochs=1, train_limit=100, val_size=500, threads=1, ema=decay)
     with pytest.raises(ValueError, match="ema must be between 0 and 1"):
         fit(config, train_split, load_split(DATA_DIR, "test").head(10))
+
+
+def test_init_starts_from_an_artifacts_weights(tmp_path: Path) -> None:
+    out = tmp_path / "again.safetensors"
+    start = MODELS_DIR / "mlp.safetensors"
+    args = ["--arch", "mlp", "--epochs", "1", "--train-limit", "200", "--lr", "1e-12", "--data-dir", str(DATA_DIR)]
+    assert main([*args, "--init", str(start), "--out", str(out)]) == 0
+    metadata = json.loads(out.with_suffix(".json").read_text())
+    committed = json.loads((MODELS_DIR / "mlp.json").read_text())
+    assert metadata["data"]["init"] == {"id": committed["id"], "test_accuracy": committed["test"]["accuracy"]}
+    assert metadata["hyperparameters"]["init"] == str(start)
+    # A step this small leaves the weights where they started: the committed model's accuracy.
+    assert metadata["test"]["accuracy"] == pytest.approx(committed["test"]["accuracy"], abs=2e-4)
+    again, original = load_artifact(out).model.state_dict(), load_artifact(start).model.state_dict()
+    assert all(torch.allclose(again[name], tensor, atol=1e-6) for name, tensor in original.items())
+    assert "init" not in TrainConfig.for_arch("mlp").hyperparameters()
+
+
+def test_init_from_another_architecture_is_one_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "x.safetensors"
+    args = ["--arch", "cnn", "--epochs", "1", "--train-limit", "100", "--data-dir", str(DATA_DIR), "--out", str(out)]
+    assert main([*args, "--init", str(MODELS_DIR / "mlp.safetensors")]) == 2
+    assert any("is not a cnn with the settings this run trains" in m for m in caplog.messages)
+    assert not out.exists()
