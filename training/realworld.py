@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from training import evalset
 from training.artifacts import LoadedModel, load_artifact, score_batch
 from training.calibration import expected_calibration_error, softmax
+from training.evalset.nondigits import font_families
 from training.evalset.numbers import NumberSample, generate_numbers
 from training.failures import failure_sheet
 from training.optimize import for_serving
@@ -276,6 +277,10 @@ def run(args: argparse.Namespace) -> int:
         len(samples),
         args.split,
     )
+    if any(sample.subset in ("letters", "symbols") for sample in samples):
+        # The letters and symbols are drawn with whatever fonts the machine has (Chromium's package
+        # brings Liberation beside DejaVu): the same seed on another font set is another test set.
+        log.info("letters and symbols drawn with: %s", ", ".join(font_families()) or "Pillow's built-in font")
     failures: Failures | None = {} if args.failures is not None else None
     calibrated: list[Calibrated] = []
     log.info("%s", format_table(score(loaded, samples, tuple(args.modes), failures, calibrated)))

@@ -117,3 +117,24 @@ def test_the_command_answers_with_the_int8_form_when_asked(caplog: pytest.LogCap
     with caplog.at_level(logging.INFO, logger="training"):
         assert main([*mlp, "--subsets", "tight"]) == 0
     assert "has no int8 ranges" in caplog.text  # an artifact without a record is measured in float
+
+
+def test_the_report_names_the_fonts_its_letters_are_drawn_with(caplog: pytest.LogCaptureFixture) -> None:
+    """Letters and symbols come from the machine's fonts: another font set is another test set."""
+    from training.cli import main
+    from training.evalset.nondigits import font_families, fonts
+
+    families = font_families()
+    assert sum(int(f.rsplit("(", 1)[1].rstrip(")")) for f in families) == len(fonts())
+    args = ["realworld", "--model", str(SERVED_MODEL), "--subsets", "letters", "--count", "2", "--numbers", "0"]
+    with caplog.at_level(logging.INFO, logger="training"):
+        assert main([*args, "--modes", "auto"]) == 0
+    [line] = [m for m in caplog.messages if m.startswith("letters and symbols drawn with:")]
+    assert all(family in line for family in families)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="training"):
+        assert (
+            main(["realworld", "--model", str(SERVED_MODEL), "--subsets", "tight", "--count", "2", "--numbers", "0"])
+            == 0
+        )
+    assert not any(m.startswith("letters and symbols") for m in caplog.messages)

@@ -30,6 +30,16 @@ def fonts() -> tuple[Path, ...]:
     return tuple(found)
 
 
+def font_families() -> list[str]:
+    """The font files the letters and symbols are drawn with, grouped by family (file name up to the
+    first '-'), each with its count."""
+    families: dict[str, int] = {}
+    for path in fonts():
+        family = path.stem.split("-")[0]
+        families[family] = families.get(family, 0) + 1
+    return [f"{family} ({count})" for family, count in sorted(families.items())]
+
+
 def _font(rng: np.random.Generator, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     available = fonts()
     if not available:  # Pillow's own embedded font, so the set exists on a machine with no fonts
