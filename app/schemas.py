@@ -84,7 +84,10 @@ class PredictionPublic(BaseModel):
         ),
     )
     digits: list[DigitPublic] | None = Field(
-        None, description="With segment=true: each digit-sized piece of ink read on its own, left to right."
+        None,
+        description="With segment=true: each digit-sized piece of ink read on its own, left to right. Where "
+        "the ink leaves the cut in doubt (a wide 0, a 1 touching its neighbour), the model reads it both "
+        "ways and the reading it is surer of is answered.",
     )
     frame: str | None = Field(
         None, description="With return_frame=true: the 28x28 image the model saw, as a base64 PNG."
