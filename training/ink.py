@@ -33,6 +33,11 @@ SHADING_OF_INK = 0.75
 HARD_EDGE = 24.0
 # Components are found on a copy max-pooled to at most this side (thin strokes survive max-pooling).
 LABEL_MAX_SIDE = 128
+# Lit paper left beside a hard shadow can outvote dark strokes as "light ink". Where there is a hard
+# edge and the vote says light ink, the dark reading is taken instead when its ink is less than
+# BLOB_RATIO as blob-like: the share of its mass that survives an opening BLOB_SIDE of the image wide
+# (strokes are thinner than that; lit paper between them is not).
+BLOB_SIDE, BLOB_RATIO = 0.1, 0.5
 MIN_SIGMA = 1.0  # 8-bit quantisation alone leaves about this much noise
 SIGMA_SAMPLE = 65536  # pixels used to measure the noise
 DETECT_SIGMAS = 5.0  # Gaussian noise essentially never reaches 5 sigma; ink does
@@ -177,15 +182,26 @@ def _open(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     return a
 
 
-def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The light or dark regions of a residual too broad to be thin strokes (shadows, glare, marker)."""
+def _coarse_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The broad light and dark regions, on a copy at most COARSE_MAX_SIDE on a side."""
     height, width = residual.shape
     scale = min(1.0, COARSE_MAX_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     coarse = resize_float(residual, size, Image.Resampling.BOX)
     k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
-    broad = _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
-    if coarse.shape == residual.shape:
+    return _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
+
+
+def broad_part(
+    residual: NDArray[np.float32], broad: NDArray[np.float32] | None = None, hard_edge: bool | None = None
+) -> NDArray[np.float32]:
+    """The light or dark regions of a residual too broad to be thin strokes (shadows, glare, marker),
+    at full size; BROAD (`_coarse_broad(residual)`) and HARD_EDGE (`_hard_edge_in(broad)`) where the
+    caller has them already."""
+    height, width = residual.shape
+    if broad is None:
+        broad = _coarse_broad(residual)
+    if broad.shape == residual.shape:
         return broad  # a small image: the map is at full size already, edges as sharp as they are
     # Enlarged smoothly, a hard shadow's sharp edge would come out as a ramp, and the step minus the
     # ramp is a thin band along the edge that reads as a stroke. Each pixel instead takes whichever is
@@ -193,12 +209,12 @@ def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
     # pixel on the shadow's side of the edge gets the shadow's level, one on the lit side the paper's,
     # and paper under smooth shading (or noise on it) the smooth level, as before.
     smooth_level = resize_float(broad, (width, height))
-    low, high = _neighbourhood(broad, np.min), _neighbourhood(broad, np.max)
     # The enlargement blends neighbouring pixels with non-negative weights, so it never spreads the
     # levels further apart than they are here: with no hard edge anywhere (most uploads) the smooth
     # enlargement is the answer, without enlarging and comparing three maps at full size.
-    if float((high - low).max()) < HARD_EDGE - 1e-3:
+    if not (_hard_edge_in(broad) if hard_edge is None else hard_edge):
         return smooth_level
+    low, high = _neighbourhood(broad, np.min), _neighbourhood(broad, np.max)
     lowest, highest = resize_float(low, (width, height)), resize_float(high, (width, height))
     levels = np.stack([smooth_level, lowest, highest])
     nearest = np.abs(levels - residual[None]).argmin(axis=0)
@@ -206,6 +222,11 @@ def broad_part(residual: NDArray[np.float32]) -> NDArray[np.float32]:
     # Only across a hard edge: under soft shading the levels around a pixel differ by a few grey
     # levels, and snapping to them would only move the paper's noise about.
     return np.where(highest - lowest > HARD_EDGE, snapped, smooth_level)
+
+
+def _hard_edge_in(broad: NDArray[np.float32]) -> bool:
+    """Whether two neighbouring levels of a coarse broad map differ by HARD_EDGE (a hard shadow's edge)."""
+    return float((_neighbourhood(broad, np.max) - _neighbourhood(broad, np.min)).max()) >= HARD_EDGE - 1e-3
 
 
 def _neighbourhood(a: NDArray[np.float32], pick: Any) -> NDArray[np.float32]:
@@ -336,7 +357,15 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         return Ink(empty, bool(work.mean() >= 128), "the image is one flat colour: there is no digit on it")
     if min(work.shape) >= 64:
         work = smooth(work)  # halves pixel noise; strokes this large survive it
-    found = _ink_over(work, fit_background(work))
+    residual = _residual(work, fit_background(work))
+    found = _ink_of(residual, residual.votes_dark, work.shape)
+    # Only where a shadow can fall: in an image no larger than the coarse map, strokes are broad too.
+    if not found.dark_on_light and max(work.shape) > COARSE_MAX_SIDE and residual.hard_edge:
+        dark = _ink_of(residual, True, work.shape)
+        if dark.blank_reason is None and (
+            found.blank_reason is not None or _blobness(dark.strength) < BLOB_RATIO * _blobness(found.strength)
+        ):
+            found = dark
     if found.blank_reason is not None and max(work.shape) <= COARSE_MAX_SIDE:
         # A small crop that the digit fills edge to edge leaves too little paper for the surface to
         # fit, and the fit follows the strokes instead. Paper is still the commonest level in it,
@@ -347,6 +376,16 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     return found
 
 
+def _blobness(strength: NDArray[np.float32]) -> float:
+    """The share of the ink that survives an opening BLOB_SIDE of the image wide (inf: no ink)."""
+    pooled = max_pool(strength, math.ceil(max(strength.shape) / LABEL_MAX_SIDE))  # strokes survive pooling
+    total = float(pooled.sum())
+    if total <= 0:
+        return math.inf
+    k = max(3, round(BLOB_SIDE * min(pooled.shape)))
+    return float(_open(pooled, k).sum()) / total
+
+
 def _commonest_level(work: NDArray[np.float32]) -> float:
     """The median of the most crowded of 32 equal bins of grey levels."""
     counts, edges = np.histogram(work, bins=32, range=(0.0, 256.0))
@@ -354,11 +393,23 @@ def _commonest_level(work: NDArray[np.float32]) -> float:
     return float(np.median(work[(work >= edges[peak]) & (work < edges[peak + 1])]))
 
 
-def _ink_over(work: NDArray[np.float32], background: NDArray[np.float32]) -> Ink:
-    """The ink on WORK once BACKGROUND (paper tone and lighting) is taken away."""
-    empty = np.zeros_like(work)
+@dataclass(frozen=True)
+class _Residual:
+    """What is left of an image once paper tone and lighting are taken away, before polarity."""
+
+    background: NDArray[np.float32]
+    broad: NDArray[np.float32]  # regions too broad to be thin strokes
+    thin: NDArray[np.float32]
+    threshold: float  # the detection threshold, from the paper's noise
+    votes_dark: bool  # the polarity the thin marks vote for
+    hard_edge: bool  # a hard shadow's edge crosses the image
+
+
+def _residual(work: NDArray[np.float32], background: NDArray[np.float32]) -> _Residual:
     residual = work - background
-    broad = broad_part(residual)
+    coarse = _coarse_broad(residual)
+    hard_edge = _hard_edge_in(coarse)
+    broad = broad_part(residual, coarse, hard_edge)
     thin = residual - broad
     if min(work.shape) >= 64:
         thin = smooth(thin)  # a second pass: light pencil's grain averages out, its strokes stay
@@ -369,9 +420,24 @@ def _ink_over(work: NDArray[np.float32], background: NDArray[np.float32]) -> Ink
     away = broad < threshold
     light = float(np.clip(thin - threshold, 0, None)[away].sum())
     dark = float(np.clip(-thin - threshold, 0, None)[away].sum())
-    dark_on_light = dark > light if dark != light else bool(np.median(work) >= 128)
+    votes_dark = dark > light if dark != light else bool(np.median(work) >= 128)
+    return _Residual(background, broad, thin, threshold, votes_dark, hard_edge)
+
+
+def _ink_over(work: NDArray[np.float32], background: NDArray[np.float32]) -> Ink:
+    """The ink on WORK once BACKGROUND (paper tone and lighting) is taken away."""
+    found = _residual(work, background)
+    return _ink_of(found, found.votes_dark, work.shape)
+
+
+def _ink_of(found: _Residual, dark_on_light: bool, shape: tuple[int, ...]) -> Ink:
+    """The ink of one polarity: thresholded, scaled to 0-1, specks dropped; blank when none is clear."""
+    empty = np.zeros_like(found.thin)
+    thin, broad, threshold = found.thin, found.broad, found.threshold
     sign = -1.0 if dark_on_light else 1.0
-    ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(background, broad, thin, threshold, dark_on_light)
+    ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(
+        found.background, broad, thin, threshold, dark_on_light
+    )
     ink = ink - _rules(ink, threshold, 1)[:, None] - _rules(ink, threshold, 0)[None, :]
     strong = ink[ink > threshold]
     if strong.size == 0:
@@ -386,6 +452,6 @@ def _ink_over(work: NDArray[np.float32], background: NDArray[np.float32]) -> Ink
     high = max(INK_HIGH * peak, low + 1.0)
     strength = np.clip((ink - low) / (high - low), 0, 1).astype(np.float32)
     strength, side = _keep_main_components(strength)
-    if side < max(MIN_DIGIT_SIDE, DIGIT_SIDE_FRACTION * max(work.shape)):
+    if side < max(MIN_DIGIT_SIDE, DIGIT_SIDE_FRACTION * max(shape)):
         return Ink(empty, dark_on_light, "only specks of ink, nothing digit-sized: the image looks blank")
     return Ink(strength, dark_on_light, None)

@@ -252,6 +252,21 @@ def test_a_small_crop_the_digit_fills_edge_to_edge_is_not_blank() -> None:
     assert abs(col - MNIST_CENTRE) < 1
 
 
+@pytest.mark.parametrize(("index", "label"), [(36, 6), (5, 4), (16, 5)])
+def test_lit_paper_beside_a_hard_shadow_does_not_turn_the_ink_light(index: int, label: int) -> None:
+    """Dev shadow images whose lit paper (inside a loop, or a band along the shadow's edge) outvoted
+    the pen as light ink: the frame showed the paper. The dark reading is the stroke-like one."""
+    sample = evalset.generate("shadow", index + 1, split="dev", mnist_dir=DATA_DIR)[index]
+    assert sample.label == label
+    image = sample.image()
+    assert find_ink(to_grayscale(image)).dark_on_light
+    prepared = prepare_pixels(image)
+    assert not prepared.blank
+    row, col = centre_of_mass(prepared.pixels)
+    assert abs(row - MNIST_CENTRE) < 1
+    assert abs(col - MNIST_CENTRE) < 1
+
+
 def test_marker_strokes_are_not_hollowed_into_outlines() -> None:
     """A 1 drawn with a marker half as wide as the crop stays a solid bar."""
     image = Image.new("L", (200, 400), 235)
