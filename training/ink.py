@@ -378,7 +378,7 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
 
 def _blobness(strength: NDArray[np.float32]) -> float:
     """The share of the ink that survives an opening BLOB_SIDE of the image wide (inf: no ink)."""
-    pooled = max_pool(strength, math.ceil(max(strength.shape) / LABEL_MAX_SIDE))  # strokes survive pooling
+    pooled = max_pool(strength, math.ceil(max(strength.shape) / COARSE_MAX_SIDE))  # strokes survive pooling
     total = float(pooled.sum())
     if total <= 0:
         return math.inf
