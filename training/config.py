@@ -60,6 +60,12 @@ class TrainConfig:
     init: str | None = None
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.distill_weight <= 1 or self.distill_temperature <= 0:
+            raise ValueError("the distillation weight must be in [0, 1] and its temperature above 0")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise ValueError(f"ema must be between 0 and 1, got {self.ema}")
+
     @classmethod
     def for_arch(cls, arch: Arch, **overrides: Any) -> TrainConfig:
         """The architecture's defaults, with any non-None override applied."""

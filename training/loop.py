@@ -205,8 +205,6 @@ def fit(
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     averaged = None
     if config.ema is not None:
-        if not 0 < config.ema < 1:
-            raise ValueError(f"ema must be between 0 and 1, got {config.ema}")
         # Batch norm's running statistics are averaged with the weights they were measured for.
         ema = get_ema_multi_avg_fn(config.ema)  # type: ignore[no-untyped-call]
         averaged = AveragedModel(model, multi_avg_fn=ema, use_buffers=True)

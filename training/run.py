@@ -77,8 +77,6 @@ def load_teacher(config: TrainConfig) -> tuple[nn.Module | None, dict[str, Any] 
     """The teacher network and what the student's metadata says of it, or (None, None)."""
     if config.teacher is None:
         return None, None
-    if not 0 <= config.distill_weight <= 1 or config.distill_temperature <= 0:
-        raise ValueError("the distillation weight must be in [0, 1] and its temperature above 0")
     teacher = load_artifact(config.teacher)
     if teacher.normalization != REFERENCE:
         raise ValueError(f"the teacher {config.teacher} normalises its input differently from the student")
