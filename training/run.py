@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from training.artifact_format import CLASSES, CLASSES_WITH_REJECT, new_model_id, write_atomic
-from training.artifacts import load_artifact, save_artifact
+from training.artifacts import LoadedModel, load_artifact, save_artifact
 from training.calibrate_cli import calibration_metadata, validation_split
 from training.calibration import VAL_SIZE
 from training.config import TrainConfig
@@ -73,27 +73,31 @@ def served_frames(config: TrainConfig, train: MnistSplit, cache_dir: Path | None
     return MnistSplit(bank.images, bank.labels.astype(np.uint8))
 
 
+def _reference(path: str, role: str) -> tuple[LoadedModel, dict[str, Any]]:
+    """An artifact this run builds on (ROLE names it in errors), and what the new metadata says of it."""
+    loaded = load_artifact(path)
+    if loaded.normalization != REFERENCE:
+        raise ValueError(f"{role} {path} normalises its input differently from this run")
+    return loaded, {"id": loaded.id, "test_accuracy": loaded.metadata["test"]["accuracy"]}
+
+
 def load_teacher(config: TrainConfig) -> tuple[nn.Module | None, dict[str, Any] | None]:
     """The teacher network and what the student's metadata says of it, or (None, None)."""
     if config.teacher is None:
         return None, None
-    teacher = load_artifact(config.teacher)
-    if teacher.normalization != REFERENCE:
-        raise ValueError(f"the teacher {config.teacher} normalises its input differently from the student")
-    return teacher.model, {"id": teacher.id, "test_accuracy": teacher.metadata["test"]["accuracy"]}
+    teacher, summary = _reference(config.teacher, "the teacher")
+    return teacher.model, summary
 
 
 def load_start(config: TrainConfig) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any] | None]:
     """The weights to start from and what the new metadata says of them, or (None, None)."""
     if config.init is None:
         return None, None
-    start = load_artifact(config.init)
+    start, summary = _reference(config.init, "the starting point")
     architecture = start.metadata["architecture"]
     if architecture != {"name": config.arch, "kwargs": config.model_kwargs()}:
         raise ValueError(f"{config.init} is not a {config.arch} with the settings this run trains: {architecture}")
-    if start.normalization != REFERENCE:
-        raise ValueError(f"{config.init} normalises its input differently from this run")
-    return start.model.state_dict(), {"id": start.id, "test_accuracy": start.metadata["test"]["accuracy"]}
+    return start.model.state_dict(), summary
 
 
 def run_training(
