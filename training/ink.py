@@ -318,7 +318,12 @@ def _broad_ink(
     """Where a broad region on the ink's side is ink (1) rather than shading (0)."""
     local_paper = background + broad
     strokes = (-thin if dark else thin) > threshold
-    broad_contrast = _log_contrast(background, local_paper, dark)
+    # Measured on the whole mark where the broad level itself clears the noise: inside a filled marker
+    # loop the broad level is only part of the ink's darkness (the rest is left in the thin part),
+    # while shadowed paper is no darker than its broad level. (Elsewhere the whole mark is the paper's
+    # noise, whose peaks would pass for ink.)
+    clear = (-broad if dark else broad) > threshold
+    broad_contrast = _log_contrast(background, np.where(clear, local_paper + thin, local_paper), dark)
     if not strokes.any():
         return np.ones_like(broad)  # nothing thin to compare with: every broad mark may be the digit
     stroke_contrast = float(np.percentile(_log_contrast(local_paper, local_paper + thin, dark)[strokes], 90))

@@ -278,6 +278,25 @@ def test_marker_strokes_are_not_hollowed_into_outlines() -> None:
     assert (middle[inside.min() : inside.max() + 1] > 127).all()  # one solid run, no hollow core
 
 
+@pytest.mark.parametrize("radius", [34, 38, 42])
+def test_a_9_with_its_loop_filled_by_a_marker_keeps_the_loop(radius: int) -> None:
+    """A filled loop a little wider than the broad-region window: its broad level is only part of its
+    darkness, and the loop once came out hollow (a 9 read as 5 or 7)."""
+    mask = Image.new("L", (186, 249), 0)
+    draw = ImageDraw.Draw(mask)
+    draw.ellipse((64 - radius, 110 - radius, 64 + radius, 110 + radius), fill=255)
+    draw.line((70, 130, 80, 175), fill=255, width=30)
+    ink = np.asarray(mask.filter(ImageFilter.GaussianBlur(1.5)), dtype=np.float32) / 255
+    rows, cols = np.indices(ink.shape)
+    paper = 160 + 85 * (cols / 186 + rows / 249) / 2  # lit from one corner
+    gray = np.asarray(paper * (1 - ink) + 20 * ink, dtype=np.uint8)
+
+    strength = find_ink(gray).strength
+    half = radius // 2
+    assert (strength[110 - half : 110 + half, 64 - half : 64 + half] > 0.5).all()
+    assert strength[165, 78] > 0.5  # and the tail
+
+
 def test_light_pencil_on_textured_paper_is_ink() -> None:
     rng = np.random.default_rng(7)
     grain = Image.fromarray(np.clip(128 + 14 * rng.normal(size=(300, 300)), 0, 255).astype(np.uint8))
