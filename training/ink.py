@@ -49,8 +49,13 @@ PEAK_OVER_THRESHOLD = 2.0  # typical ink must clear the detection threshold by t
 ONE_SIDED = 4.0
 ONE_SIDED_EVIDENCE = 25  # pixels: a handful of noise pixels on one side proves nothing
 # Lined and squared paper: a thin band of rows (columns) that are ink over RULE_COVER of their length
-# is a ruled line (or a notebook's margin line); a band wider than RULE_WIDTH of the page is a stroke.
+# is a ruled line (or a notebook's margin line); a band wider than RULE_WIDTH of the page is a stroke,
+# unless the crop is so close that the ruling itself is that wide: then it repeats, bands up to
+# RULED_CLOSE_UP times RULE_WIDTH and within RULE_ALIKE of each other's width, not all of them at the
+# crop's edges (EDGE of its height), where a tight crop puts a digit's own bars (a Z-shaped 2's top
+# and base).
 RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 1, 0.04
+RULED_CLOSE_UP, RULE_ALIKE, EDGE = 2.0, 0.25, 0.1
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -342,9 +347,17 @@ def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.
     lines = np.concatenate([[False], level > threshold, [False]])
     edges = np.flatnonzero(lines[1:] != lines[:-1])
     starts, stops = edges[0::2], edges[1::2]
-    thin = [
-        (a, b) for a, b in zip(starts.tolist(), stops.tolist(), strict=True) if b - a <= RULE_WIDTH * level.size + 1
-    ]
+    bands = list(zip(starts.tolist(), stops.tolist(), strict=True))
+    thin = [(a, b) for a, b in bands if b - a <= RULE_WIDTH * level.size + 1]
+    close_up = [(a, b) for a, b in bands if b - a <= RULED_CLOSE_UP * RULE_WIDTH * level.size + 1]
+    widths = [b - a for a, b in close_up]
+    edge = EDGE * level.size
+    if (
+        len(close_up) >= 2
+        and max(widths) <= (1 + RULE_ALIKE) * min(widths)
+        and any(a > edge and b < level.size - edge for a, b in close_up)
+    ):
+        thin = close_up
     profile = np.zeros_like(level)
     if len(thin) >= MIN_RULES:
         for a, b in thin:

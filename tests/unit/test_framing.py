@@ -323,6 +323,36 @@ def test_ruled_and_squared_paper_lines_are_not_ink() -> None:
         assert max(frame[0].max(), frame[-1].max(), frame[:, 0].max(), frame[:, -1].max()) == 0
 
 
+def test_ruled_lines_seen_close_up_are_not_ink() -> None:
+    """Cropped close, two ruled lines are each wider than a thin rule (11 of 220 rows); they repeat
+    alike, so they are ruling, not strokes."""
+    digit = np.asarray(drawn_two((200, 220), (50, 30, 150, 190), pen=9, paper=235, ink=25))
+    ruled = digit.copy()
+    for top in (60, 150):
+        ruled[top : top + 11] = np.minimum(ruled[top : top + 11], 175)
+
+    strength = find_ink(ruled).strength
+
+    assert strength[60:71, :40].max() == 0  # the lines, left of the digit
+    assert strength[150:161, 160:].max() == 0
+    assert frame_difference(Image.fromarray(digit), Image.fromarray(ruled)) < 20
+
+
+def test_a_tight_z_shaped_2_keeps_its_top_and_base() -> None:
+    """Two full-width bars of one width, as close-up ruling has, but at the crop's top and bottom,
+    where a tight crop puts a digit's own bars."""
+    image = Image.new("L", (166, 206), 235)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((3, 3, 162, 14), fill=25)
+    draw.rectangle((3, 191, 162, 202), fill=25)
+    draw.line((153, 9, 11, 197), fill=25, width=14)
+
+    strength = find_ink(np.asarray(image)).strength
+
+    assert (strength[5:13, 8:158] > 0.5).all()
+    assert (strength[193:201, 8:158] > 0.5).all()
+
+
 def test_a_hard_shadow_across_the_digit_is_not_ink_and_not_blank() -> None:
     """Regression (issue 9): the shadow's edge, enlarged from the coarse broad map as a ramp, left a
     thin band along the edge that won the polarity vote and was framed instead of the digit."""
