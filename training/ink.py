@@ -28,6 +28,7 @@ COARSE_MAX_SIDE = 64
 # is several times darker than its paper.
 BROAD_FRACTION = 0.3
 SHADING_OF_INK = 0.75
+SHADOW_BROAD_FRACTION, LEFTOVER_RATIO = 0.15, 0.5
 # Broad levels this many grey levels apart within a few coarse pixels are the two sides of a hard
 # shadow's edge (a shadow dims paper by a third or more: 70+ levels), not soft shading (a few levels).
 HARD_EDGE = 24.0
@@ -187,14 +188,38 @@ def _open(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     return a
 
 
-def _coarse_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The broad light and dark regions, on a copy at most COARSE_MAX_SIDE on a side."""
+def _coarse(residual: NDArray[np.float32]) -> NDArray[np.float32]:
+    """A copy at most COARSE_MAX_SIDE on a side."""
     height, width = residual.shape
     scale = min(1.0, COARSE_MAX_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    coarse = resize_float(residual, size, Image.Resampling.BOX)
-    k = max(3, round(BROAD_FRACTION * min(coarse.shape)))
+    return resize_float(residual, size, Image.Resampling.BOX)
+
+
+def _broad_of(coarse: NDArray[np.float32], fraction: float = BROAD_FRACTION) -> NDArray[np.float32]:
+    """The light and dark regions of COARSE at least FRACTION of its shorter side wide."""
+    k = max(3, round(fraction * min(coarse.shape)))
     return _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
+
+
+def _coarse_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The broad light and dark regions, on a copy at most COARSE_MAX_SIDE on a side."""
+    return _broad_of(_coarse(residual))
+
+
+def _shadow_broad(coarse: NDArray[np.float32], broad: NDArray[np.float32]) -> NDArray[np.float32]:
+    """BROAD, or a narrower opening's map where that follows a hard shadow far more closely.
+
+    A window BROAD_FRACTION wide cannot reach into the corners of a shadow's wedge: the wedges left
+    behind along its edge then count as the paper's noise, and the threshold rises above the digit.
+    A narrower window also opens into thick ink, so it is taken only where it leaves the paper at
+    most LEFTOVER_RATIO as uneven (on the coarse copy, where pixel noise has averaged out): a shadow
+    it follows, ink it does not smooth much.
+    """
+    narrower = _broad_of(coarse, SHADOW_BROAD_FRACTION)
+    if _paper_sigma(coarse - narrower) < LEFTOVER_RATIO * _paper_sigma(coarse - broad):
+        return narrower
+    return broad
 
 
 def broad_part(
@@ -425,8 +450,11 @@ class _Residual:
 
 def _residual(work: NDArray[np.float32], background: NDArray[np.float32]) -> _Residual:
     residual = work - background
-    coarse = _coarse_broad(residual)
+    small = _coarse(residual)
+    coarse = _broad_of(small)
     hard_edge = _hard_edge_in(coarse)
+    if hard_edge and small.shape != residual.shape:
+        coarse = _shadow_broad(small, coarse)
     broad = broad_part(residual, coarse, hard_edge)
     thin = residual - broad
     if min(work.shape) >= 64:
