@@ -108,7 +108,7 @@ def test_segment_survives_faint_pieces(client: TestClient, kind: str, index: int
     body = response.json()
     # The piece, framed alone, is the digit. The whole image's frame of the lined 0 keeps the margin
     # line beside it, which the model refuses as not a digit (log-odds 1.74; the threshold has been
-    # 1.73 since stop 10 and 0.84 since stop 11): a refusal, never another digit.
+    # 1.73 since stop 10, 0.84 since stop 11 and 0 since stop 12): a refusal, never another digit.
     assert [d["digit"] for d in body["digits"]] == [sample.label]
     assert body["digit"] == sample.label or body["reason"].startswith("not a digit")
     assert "warning" not in body
