@@ -96,6 +96,11 @@ def create_app(settings: Settings | None = None, *, fast_path: bool = True) -> F
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": settings.opentelemetry,
+        },
     )
     app.state.settings = settings
     app.state.holder = ModelHolder(int8=settings.int8)
