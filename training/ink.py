@@ -28,6 +28,8 @@ COARSE_MAX_SIDE = 64
 # is several times darker than its paper.
 BROAD_FRACTION = 0.3
 SHADING_OF_INK = 0.75
+# Beside a hard edge, a window this wide is also tried, and kept where it follows the shading far
+# better (see _shadow_broad).
 SHADOW_BROAD_FRACTION, LEFTOVER_RATIO = 0.15, 0.5
 # Broad levels this many grey levels apart within a few coarse pixels are the two sides of a hard
 # shadow's edge (a shadow dims paper by a third or more: 70+ levels), not soft shading (a few levels).
@@ -53,10 +55,10 @@ ONE_SIDED_EVIDENCE = 25  # pixels: a handful of noise pixels on one side proves 
 # is a ruled line (or a notebook's margin line); a band wider than RULE_WIDTH of the page is a stroke,
 # unless the crop is so close that the ruling itself is that wide: then it repeats, bands up to
 # RULED_CLOSE_UP times RULE_WIDTH and within RULE_ALIKE of each other's width, not all of them at the
-# crop's edges (EDGE of its height), where a tight crop puts a digit's own bars (a Z-shaped 2's top
+# crop's edges (RULE_EDGE of its height), where a tight crop puts a digit's own bars (a Z-shaped 2's top
 # and base).
 RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 1, 0.04
-RULED_CLOSE_UP, RULE_ALIKE, EDGE = 2.0, 0.25, 0.1
+RULED_CLOSE_UP, RULE_ALIKE, RULE_EDGE = 2.0, 0.25, 0.1
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -376,7 +378,7 @@ def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.
     thin = [(a, b) for a, b in bands if b - a <= RULE_WIDTH * level.size + 1]
     close_up = [(a, b) for a, b in bands if b - a <= RULED_CLOSE_UP * RULE_WIDTH * level.size + 1]
     widths = [b - a for a, b in close_up]
-    edge = EDGE * level.size
+    edge = RULE_EDGE * level.size
     if (
         len(close_up) >= 2
         and max(widths) <= (1 + RULE_ALIKE) * min(widths)
