@@ -76,7 +76,7 @@ def test_each_digit_style_renders_frames_the_server_reads(style: str, train_head
     assert blank <= 1
 
 
-@pytest.mark.parametrize("style", ["glyph", "shape", "scribble"])
+@pytest.mark.parametrize("style", ["glyph", "shape", "mark", "scribble"])
 def test_drawn_nondigits_render_frames_the_server_reads(style: str) -> None:
     blank = sum(prepare_pixels(render_nondigit_as(_rng(6, i), style), "auto").blank for i in range(4))
     assert blank <= 1

@@ -1,4 +1,4 @@
-"""Things that are not a digit, for the model's 11th class: glyphs, shapes, scribbles, photos, noise.
+"""Things that are not a digit, for the model's 11th class: glyphs, shapes, marks, scribbles, photos, noise.
 
 Glyphs and shapes are drawn as ink coverage and laid on the same media as the digits
 (training.synth.media), so the model cannot tell the class from the medium. Photo-like pictures
@@ -31,10 +31,12 @@ _MISSING = "\U000f0000"  # a private-use code point no font here draws: its mask
 _DRAW = 160  # shapes are drawn on a canvas this size, then scaled
 
 NONDIGIT_STYLES: dict[str, float] = {
-    "glyph": 0.32,
-    "shape": 0.28,
-    "scribble": 0.16,
-    "photo": 0.14,
+    "glyph": 0.28,
+    "shape": 0.24,
+    # The marks people doodle instead of a digit: a smiley face, a tick, a cross, a wave, a chevron.
+    "mark": 0.12,
+    "scribble": 0.14,
+    "photo": 0.12,
     # Most textures and noise are answered blank by the framing (and dropped from a bank): cheap, rare.
     "texture": 0.05,
     "noise": 0.05,
@@ -228,6 +230,67 @@ def _draw_shape(kind: str, rng: np.random.Generator, width: int) -> Image.Image:
 
 
 SHAPE_KINDS = ("polygon", "filled", "star", "arrow", "lattice", "hatching", "spiral", "zigzag", "concentric")
+MARK_KINDS = ("face", "tick", "cross", "wave", "chevron")
+
+
+def _wobbly(rng: np.random.Generator, points: list[Point]) -> list[Point]:
+    """A hand-drawn path through POINTS: each point moved a little, the path smoothed."""
+    moved = [(x + float(rng.normal(0, 0.02 * _DRAW)), y + float(rng.normal(0, 0.02 * _DRAW))) for x, y in points]
+    return _catmull_rom(moved, steps=6)
+
+
+def _draw_mark(kind: str, rng: np.random.Generator, width: int) -> Image.Image:
+    """One mark on a _DRAW-sized canvas (ink 255 on 0)."""
+    image = Image.new("L", (_DRAW, _DRAW), 0)
+    pen = ImageDraw.Draw(image)
+    c, r = _DRAW / 2, 0.45 * _DRAW
+    if kind == "face":
+        # Never the ring alone (a 0): eyes and a mouth always inside it.
+        ring = [(c + r * math.cos(a), c + r * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 25)]
+        pen.line(_wobbly(rng, ring), 255, width, joint="curve")
+        for side in (-1, 1):
+            eye = (c + side * 0.35 * r, c - 0.3 * r)
+            dot = float(rng.uniform(0.1, 0.18)) * r  # large enough to survive framing at 28x28
+            pen.ellipse((eye[0] - dot, eye[1] - dot, eye[0] + dot, eye[1] + dot), fill=255)
+        bend = float(rng.uniform(-0.3, 0.5)) * r  # a smile, a straight mouth or a frown
+        mouth = [(c - 0.6 * r, c + 0.3 * r), (c, c + 0.3 * r + bend), (c + 0.6 * r, c + 0.3 * r)]
+        pen.line(_wobbly(rng, mouth), 255, width, joint="curve")
+    elif kind == "tick":
+        knee = (c - 0.25 * r, c + 0.7 * r)
+        pen.line(_wobbly(rng, [(c - 0.8 * r, c + 0.1 * r), knee, (c + 0.9 * r, c - 0.9 * r)]), 255, width)
+    elif kind == "cross":
+        turn = math.pi / 4 if rng.random() < 0.5 else 0.0  # an x or a +
+        for angle in (turn, turn + math.pi / 2):
+            dx, dy = r * math.cos(angle), r * math.sin(angle)
+            pen.line(_wobbly(rng, [(c - dx, c - dy), (c, c), (c + dx, c + dy)]), 255, width)
+    elif kind == "wave":
+        waves = 1 if rng.random() < 0.6 else 2  # ~ or an approximately-equal sign
+        for k in range(waves):
+            y0 = c + (k - (waves - 1) / 2) * 0.5 * r
+            # Never flat enough to frame as one straight bar (a 1).
+            path = [(c - r + 2 * r * t, y0 + 0.4 * r * math.sin(2 * math.pi * t)) for t in np.linspace(0, 1, 9)]
+            pen.line(_wobbly(rng, path), 255, width, joint="curve")
+    else:  # "chevron": < > ^ or v, its arms 50-100 degrees apart
+        spread = float(rng.uniform(0.45, 0.9))
+        facing = float(rng.choice([0.0, math.pi / 2, math.pi, 1.5 * math.pi]))
+        tip = (c - 0.5 * r * math.cos(facing), c - 0.5 * r * math.sin(facing))
+        arms = [
+            (tip[0] + 1.2 * r * math.cos(facing + side * spread), tip[1] + 1.2 * r * math.sin(facing + side * spread))
+            for side in (-1, 1)
+        ]
+        pen.line(_wobbly(rng, [arms[0], tip, arms[1]]), 255, width, joint="curve")
+    return image
+
+
+def drawn_mark(kind: str) -> media.Shape:
+    def draw(height: int, rng: np.random.Generator) -> Coverage:
+        width = int(rng.integers(4, 12))
+        cov = crop_ink(from_image(_draw_mark(kind, rng, width)))
+        return fit_height(jitter(cov, rng, rotate=15), height)
+
+    return draw
+
+
 SCRIBBLE_KINDS = ("scribble", "strokes")
 
 
@@ -357,6 +420,8 @@ def render_nondigit_as(rng: np.random.Generator, style: str) -> Image.Image:
         style = "shape"  # no fonts installed: a shape instead
     if style == "shape":
         return _on_medium(drawn_shape(SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]), rng)
+    if style == "mark":
+        return _on_medium(drawn_mark(MARK_KINDS[int(rng.integers(len(MARK_KINDS)))]), rng)
     if style == "scribble":
         return _on_medium(drawn_shape(SCRIBBLE_KINDS[int(rng.integers(len(SCRIBBLE_KINDS)))]), rng)
     pictures: dict[str, Callable[[np.random.Generator], Image.Image]] = {
