@@ -204,11 +204,6 @@ def _broad_of(coarse: NDArray[np.float32], fraction: float = BROAD_FRACTION) -> 
     return _open(np.maximum(coarse, 0), k) - _open(np.maximum(-coarse, 0), k)
 
 
-def _coarse_broad(residual: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The broad light and dark regions, on a copy at most COARSE_MAX_SIDE on a side."""
-    return _broad_of(_coarse(residual))
-
-
 def _shadow_broad(coarse: NDArray[np.float32], broad: NDArray[np.float32]) -> NDArray[np.float32]:
     """BROAD, or a narrower opening's map where that follows a hard shadow far more closely.
 
@@ -224,15 +219,10 @@ def _shadow_broad(coarse: NDArray[np.float32], broad: NDArray[np.float32]) -> ND
     return broad
 
 
-def broad_part(
-    residual: NDArray[np.float32], broad: NDArray[np.float32] | None = None, hard_edge: bool | None = None
-) -> NDArray[np.float32]:
+def broad_part(residual: NDArray[np.float32], broad: NDArray[np.float32], hard_edge: bool) -> NDArray[np.float32]:
     """The light or dark regions of a residual too broad to be thin strokes (shadows, glare, marker),
-    at full size; BROAD (`_coarse_broad(residual)`) and HARD_EDGE (`_hard_edge_in(broad)`) where the
-    caller has them already."""
+    at full size, from BROAD, their map on the coarse copy; HARD_EDGE: `_hard_edge_in(broad)`."""
     height, width = residual.shape
-    if broad is None:
-        broad = _coarse_broad(residual)
     if broad.shape == residual.shape:
         return broad  # a small image: the map is at full size already, edges as sharp as they are
     # Enlarged smoothly, a hard shadow's sharp edge would come out as a ramp, and the step minus the
@@ -244,7 +234,7 @@ def broad_part(
     # The enlargement blends neighbouring pixels with non-negative weights, so it never spreads the
     # levels further apart than they are here: with no hard edge anywhere (most uploads) the smooth
     # enlargement is the answer, without enlarging and comparing three maps at full size.
-    if not (_hard_edge_in(broad) if hard_edge is None else hard_edge):
+    if not hard_edge:
         return smooth_level
     low, high = _neighbourhood(broad, np.min), _neighbourhood(broad, np.max)
     lowest, highest = resize_float(low, (width, height)), resize_float(high, (width, height))
@@ -452,12 +442,12 @@ class _Residual:
 
 def _residual(work: NDArray[np.float32], background: NDArray[np.float32]) -> _Residual:
     residual = work - background
-    small = _coarse(residual)
-    coarse = _broad_of(small)
-    hard_edge = _hard_edge_in(coarse)
-    if hard_edge and small.shape != residual.shape:
-        coarse = _shadow_broad(small, coarse)
-    broad = broad_part(residual, coarse, hard_edge)
+    coarse = _coarse(residual)
+    coarse_broad = _broad_of(coarse)
+    hard_edge = _hard_edge_in(coarse_broad)
+    if hard_edge and coarse.shape != residual.shape:
+        coarse_broad = _shadow_broad(coarse, coarse_broad)
+    broad = broad_part(residual, coarse_broad, hard_edge)
     thin = residual - broad
     if min(work.shape) >= 64:
         thin = smooth(thin)  # a second pass: light pencil's grain averages out, its strokes stay

@@ -280,7 +280,8 @@ def run(args: argparse.Namespace) -> int:
     if any(sample.subset in ("letters", "symbols") for sample in samples):
         # The letters and symbols are drawn with whatever fonts the machine has (Chromium's package
         # brings Liberation beside DejaVu): the same seed on another font set is another test set.
-        log.info("letters and symbols drawn with: %s", ", ".join(font_families()) or "Pillow's built-in font")
+        families = ", ".join(f"{family} ({count})" for family, count in font_families().items())
+        log.info("letters and symbols drawn with: %s", families or "Pillow's built-in font")
     failures: Failures | None = {} if args.failures is not None else None
     calibrated: list[Calibrated] = []
     log.info("%s", format_table(score(loaded, samples, tuple(args.modes), failures, calibrated)))

@@ -8,6 +8,7 @@ refusing those would be wrong, not right.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -30,14 +31,10 @@ def fonts() -> tuple[Path, ...]:
     return tuple(found)
 
 
-def font_families() -> list[str]:
-    """The font files the letters and symbols are drawn with, grouped by family (file name up to the
-    first '-'), each with its count."""
-    families: dict[str, int] = {}
-    for path in fonts():
-        family = path.stem.split("-")[0]
-        families[family] = families.get(family, 0) + 1
-    return [f"{family} ({count})" for family, count in sorted(families.items())]
+def font_families() -> dict[str, int]:
+    """How many of the font files the letters and symbols are drawn with belong to each family (file
+    name up to the first '-'), by family name."""
+    return dict(sorted(Counter(path.stem.split("-")[0] for path in fonts()).items()))
 
 
 def _font(rng: np.random.Generator, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
