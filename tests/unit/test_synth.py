@@ -16,6 +16,7 @@ from training.evalset import nondigits as eval_nondigits
 from training.mnist import MnistSplit, load_split
 from training.preprocessing import prepare_pixels
 from training.synth import bank as bank_module
+from training.synth import letters
 from training.synth.bank import NOT_A_DIGIT, build_bank, build_bank_detailed, load_or_build_bank
 from training.synth.digits import DIGIT_STYLES, render_digit, render_digit_as
 from training.synth.nondigits import GLYPHS, NONDIGIT_STYLES, glyph_fonts, render_nondigit, render_nondigit_as
@@ -76,7 +77,24 @@ def test_each_digit_style_renders_frames_the_server_reads(style: str, train_head
     assert blank <= 1
 
 
-@pytest.mark.parametrize("style", ["glyph", "shape", "mark", "scribble"])
+def test_stroke_letters_are_no_digit_lookalikes_and_no_lone_strokes_or_specks() -> None:
+    assert not set(letters.LETTERS + letters.SYMBOLS) & set(DIGIT_LOOKALIKES + "!/|\\()[]{}-_.,:;'`\"^JjDdz")
+    assert set(letters.LETTERS) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def test_stroke_letters_are_pen_paths_not_truetype_outlines() -> None:
+    """The evaluation's letters come from the machine's TrueType fonts; the training letters never do."""
+    tree = ast.parse(Path(letters.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert "ImageFont" not in imported
+    for font in letters.STROKE_FONTS:
+        drawn = {char: letters.strokes(font, char) for char in letters.LETTERS + letters.SYMBOLS}
+        assert all(paths and all(len(path) >= 2 for path in paths) for paths in drawn.values()), font
+        # Each character has its own path (a font that maps the codes to one placeholder would fail).
+        assert len({repr(paths) for paths in drawn.values()}) == len(drawn), font
+
+
+@pytest.mark.parametrize("style", ["glyph", "letter", "shape", "mark", "scribble"])
 def test_drawn_nondigits_render_frames_the_server_reads(style: str) -> None:
     blank = sum(prepare_pixels(render_nondigit_as(_rng(6, i), style), "auto").blank for i in range(4))
     assert blank <= 1

@@ -11,6 +11,7 @@ parameters, the source digits and the source code of the renderers and the frami
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 import multiprocessing
 import os
@@ -37,6 +38,7 @@ _SOURCES = (
     "synth/media.py",
     "synth/digits.py",
     "synth/nondigits.py",
+    "synth/letters.py",
     "synth/bank.py",
     "preprocessing.py",
     "ink.py",
@@ -188,6 +190,8 @@ def source_fingerprint() -> str:
     for name in _SOURCES:
         digest.update(name.encode())
         digest.update((root / name).read_bytes())
+    # The stroke letters' paths are the package's data, not this repository's code.
+    digest.update(f"Hershey-Fonts {importlib.metadata.version('Hershey-Fonts')}".encode())
     return digest.hexdigest()
 
 

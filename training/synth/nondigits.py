@@ -1,11 +1,14 @@
-"""Things that are not a digit, for the model's 11th class: glyphs, shapes, marks, scribbles, photos, noise.
+"""Things that are not a digit, for the model's 11th class: glyphs, letters, shapes, marks, scribbles,
+photos, noise.
 
-Glyphs and shapes are drawn as ink coverage and laid on the same media as the digits
+Glyphs, letters and shapes are drawn as ink coverage and laid on the same media as the digits
 (training.synth.media), so the model cannot tell the class from the medium. Photo-like pictures
 and noise are whole images. Nothing here should be read as a digit by a person: no single circle
 or ellipse outline (a 0), no single straight stroke (a 1), no letters shaped like digits
-(O, I, l, S, Z, B, g, q, ...), and none of the characters the evaluation set draws (so that it
-measures generalisation): those are listed in tests/unit/test_synth.py and checked there.
+(O, I, l, S, Z, B, g, q, ...). The TrueType glyphs (GLYPHS) hold none of the characters the
+evaluation set draws with the machine's TrueType fonts; Latin letters, which people do send, are
+written as pen strokes in Hershey's stroke fonts (training.synth.letters), other glyph designs from
+another renderer. Both lists are checked in tests/unit/test_synth.py.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from training.synth import media
+from training.synth.letters import LETTERS, SYMBOLS, letter_shape
 from training.synth.strokes import Coverage, crop_ink, fit_height, from_image, jitter
 
 # Greek and Cyrillic capitals and small letters, a few Latin ones, and symbols; every one far from
@@ -31,15 +35,17 @@ _MISSING = "\U000f0000"  # a private-use code point no font here draws: its mask
 _DRAW = 160  # shapes are drawn on a canvas this size, then scaled
 
 NONDIGIT_STYLES: dict[str, float] = {
-    "glyph": 0.28,
-    "shape": 0.24,
+    "glyph": 0.16,
+    # Latin letters and ASCII symbols as a pen writes them (training.synth.letters).
+    "letter": 0.18,
+    "shape": 0.20,
     # The marks people doodle instead of a digit: a smiley face, a tick, a cross, a wave, a chevron.
     "mark": 0.12,
     "scribble": 0.14,
     "photo": 0.12,
     # Most textures and noise are answered blank by the framing (and dropped from a bank): cheap, rare.
-    "texture": 0.05,
-    "noise": 0.05,
+    "texture": 0.04,
+    "noise": 0.04,
 }
 
 
@@ -418,6 +424,8 @@ def render_nondigit_as(rng: np.random.Generator, style: str) -> Image.Image:
         if shape is not None:
             return _on_medium(shape, rng)
         style = "shape"  # no fonts installed: a shape instead
+    if style == "letter":
+        return _on_medium(letter_shape(rng, LETTERS if rng.random() < 0.8 else SYMBOLS), rng)
     if style == "shape":
         return _on_medium(drawn_shape(SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]), rng)
     if style == "mark":
