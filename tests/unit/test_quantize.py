@@ -66,18 +66,14 @@ def test_int8_cnn_answers_as_float(
     assert float(np.abs(as_float.probabilities - as_int8.probabilities).mean()) < 0.01
 
 
-def test_the_default_models_recorded_int8_form_answers_as_float(mnist_test: MnistSplit) -> None:
-    """What DIGITS_INT8 serves for the committed default: its ranges as `python -m training quantize`
-    recorded them, the same digit and the same refusal on >= 99.9% of 1,000 test digits."""
+def test_the_default_model_without_an_int8_form_is_served_in_float(caplog: pytest.LogCaptureFixture) -> None:
+    """The committed default's int8 form lost 0.06 points of test accuracy, so `python -m training
+    quantize` recorded none (README, Models): DIGITS_INT8 serves its float network and says why."""
     compact = load_artifact(SERVED_MODEL)
-    assert compact.metadata["int8"]["engine"] == "x86"
-    served = for_serving(compact, int8=True)
-    assert served.quantized is not None
-    batch = normalize(mnist_test.images[:COMPARED_IMAGES], compact.normalization)
-    as_float, as_int8 = score_batch(for_serving(compact), batch), score_batch(served, batch)
-    same = (as_float.logits.argmax(1) == as_int8.logits.argmax(1)) & (as_float.refused == as_int8.refused)
-    assert len(same) == 1000
-    assert float(np.mean(same)) >= 0.999
+    assert "int8" not in compact.metadata
+    with caplog.at_level(logging.INFO, logger="training"):
+        assert for_serving(compact, int8=True).quantized is None
+    assert "has no int8 ranges" in caplog.text
 
 
 def test_quantizing_leaves_the_float_model_untouched(
