@@ -191,3 +191,22 @@ def test_the_served_model_refuses_some_non_digits_and_reads_mnist_digits(
     assert all(p["confidence"] is None and len(p["probabilities"]) == 10 for p in refused)
     # About 1 in 400 MNIST test digits is refused (README); test digit 18 is one of them.
     assert sum(p["digit"] is None for p in predictions[16:]) <= 1
+
+
+# The dev split's letters that stop 12's weights read as digits (e, a, P, E, t, H, T: every one of
+# them a digit to that model), before the training non-digits held any Latin letter.
+LETTERS_READ_AS_DIGITS = (0, 6, 21, 25, 26, 31, 32, 35, 38, 42, 53, 54, 58, 59, 66, 73, 77, 78, 84, 85, 91, 95, 97)
+
+
+def test_typed_latin_letters_are_refused_since_pen_stroke_letters_were_trained_on(client: TestClient) -> None:
+    """Regression (stop 13): stop 12's weights refused none of these 23; stop 13's refuse 13."""
+    letters = evalset.generate("letters", max(LETTERS_READ_AS_DIGITS) + 1, split="dev")
+    kinds = {".png": "image/png", ".jpg": "image/jpeg"}
+    files = [
+        ("files", (f"l{i}{letters[i].suffix}", letters[i].data, kinds[letters[i].suffix]))
+        for i in LETTERS_READ_AS_DIGITS
+    ]
+    predictions = client.post("/predict", files=files).json()["predictions"]
+    refused = [p for p in predictions if p["digit"] is None and p["reason"].startswith("not a digit:")]
+    assert len(refused) >= 10, [p["digit"] for p in predictions]
+    assert all(len(p["probabilities"]) == 10 for p in refused)
