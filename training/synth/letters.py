@@ -45,7 +45,9 @@ STROKE_FONTS = (
 _UNITS = 100.0  # the glyphs' height in the package's normalised units
 _MARGIN = 16  # pixels around the strokes on the drawing canvas: wider than the widest pen
 
-Segment = tuple[tuple[float, float], tuple[float, float]]
+Point = tuple[float, float]
+Segment = tuple[Point, Point]
+PenPath = tuple[Point, ...]
 
 
 @functools.cache
@@ -57,9 +59,12 @@ def _font(name: str) -> HersheyFonts:
 
 
 @functools.cache
-def strokes(font: str, char: str) -> tuple[list[tuple[float, float]], ...]:
-    """The pen paths of CHAR in FONT, y downwards: consecutive segments joined into polylines."""
-    paths: list[list[tuple[float, float]]] = []
+def strokes(font: str, char: str) -> tuple[PenPath, ...]:
+    """The pen paths of CHAR in FONT, y downwards: consecutive segments joined into polylines.
+
+    Cached, so returned as tuples: nobody can change what the next caller gets.
+    """
+    paths: list[list[Point]] = []
     segments: list[Segment] = list(_font(font).lines_for_text(char))
     for (x1, y1), (x2, y2) in segments:
         start, end = (float(x1), -float(y1)), (float(x2), -float(y2))
@@ -67,10 +72,10 @@ def strokes(font: str, char: str) -> tuple[list[tuple[float, float]], ...]:
             paths[-1].append(end)
         else:
             paths.append([start, end])
-    return tuple(paths)
+    return tuple(tuple(path) for path in paths)
 
 
-def _draw(paths: tuple[list[tuple[float, float]], ...], width: int, rng: np.random.Generator) -> Image.Image:
+def _draw(paths: tuple[PenPath, ...], width: int, rng: np.random.Generator) -> Image.Image:
     xs = [x for path in paths for x, _ in path]
     ys = [y for path in paths for _, y in path]
     left, top = min(xs), min(ys)
