@@ -59,6 +59,7 @@ ONE_SIDED_EVIDENCE = 25  # pixels: a handful of noise pixels on one side proves 
 # and base).
 RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 1, 0.04
 RULED_CLOSE_UP, RULE_ALIKE, RULE_EDGE = 2.0, 0.25, 0.1
+MARGIN_OF_RULES = 2.0  # a margin line is printed at most this many times as wide as the rules
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -352,36 +353,72 @@ def _broad_ink(
     return np.asarray(broad_contrast > SHADING_OF_INK * stroke_contrast, dtype=np.float32)
 
 
-def _rules(ink: NDArray[np.float32], threshold: float, axis: int) -> NDArray[np.float32]:
-    """The ink of straight ruled lines along `axis` (1: rows, 0: columns), as a profile; 0 if none.
+Band = tuple[int, int]  # [start, stop) rows (or columns) of a ruled line's profile above the threshold
 
-    A ruled line crosses the whole page, so most of its row is ink, and it is thin: a few rows out of
-    the page's height. A digit's stroke rarely covers RULE_COVER of a row, and where it does (a 7's
-    bar in a tight crop) it is usually a band thicker than RULE_WIDTH.
+
+def _bands(ink: NDArray[np.float32], threshold: float, axis: int) -> tuple[NDArray[np.float32], list[Band]]:
+    """The ink profile of lines along `axis` (1: rows, 0: columns) and its bands above the threshold.
+
+    A ruled line crosses the whole page, so most of its row is ink: the profile is the level that
+    RULE_COVER of each row reaches.
     """
     across = ink[:, ::2] if axis == 1 else ink[::2]  # every other pixel along the line is enough
     level = np.percentile(across, 100 * (1 - RULE_COVER), axis=axis).astype(np.float32)
     lines = np.concatenate([[False], level > threshold, [False]])
     edges = np.flatnonzero(lines[1:] != lines[:-1])
-    starts, stops = edges[0::2], edges[1::2]
-    bands = list(zip(starts.tolist(), stops.tolist(), strict=True))
-    thin = [(a, b) for a, b in bands if b - a <= RULE_WIDTH * level.size + 1]
-    close_up = [(a, b) for a, b in bands if b - a <= RULED_CLOSE_UP * RULE_WIDTH * level.size + 1]
+    return level, list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _ruled(bands: list[Band], size: int) -> list[Band]:
+    """The bands of a profile SIZE long that are ruled lines.
+
+    A ruled line is thin: a few rows out of the page's height. A digit's stroke rarely covers
+    RULE_COVER of a row, and where it does (a 7's bar in a tight crop) it is usually a band thicker
+    than RULE_WIDTH.
+    """
+    thin = [(a, b) for a, b in bands if b - a <= RULE_WIDTH * size + 1]
+    close_up = [(a, b) for a, b in bands if b - a <= RULED_CLOSE_UP * RULE_WIDTH * size + 1]
     widths = [b - a for a, b in close_up]
-    edge = RULE_EDGE * level.size
+    edge = RULE_EDGE * size
     if (
         len(close_up) >= 2
         and max(widths) <= (1 + RULE_ALIKE) * min(widths)
-        and any(a > edge and b < level.size - edge for a, b in close_up)
+        and any(a > edge and b < size - edge for a, b in close_up)
     ):
         thin = close_up
+    return thin if len(thin) >= MIN_RULES else []
+
+
+def _printed_alike(bands: list[Band], rules: list[Band]) -> list[Band]:
+    """The BANDS no wider than MARGIN_OF_RULES times the widest of RULES, found across them.
+
+    A ruled page's margin line is printed like its rules, but RULE_WIDTH is a share of the side
+    across the lines, and a portrait page's width is far less than its height: its margin line
+    would be judged a stroke. Beside rules found one way, a band as thin the other way is ruling too.
+    """
+    if not rules:
+        return []
+    widest = max(b - a for a, b in rules)
+    return [(a, b) for a, b in bands if b - a <= MARGIN_OF_RULES * widest]
+
+
+def _profile(level: NDArray[np.float32], rules: list[Band]) -> NDArray[np.float32]:
     profile = np.zeros_like(level)
-    if len(thin) >= MIN_RULES:
-        for a, b in thin:
-            # With the blurred shoulders on either side, which fall below the threshold but not to 0.
-            wide = slice(max(0, a - (b - a)), b + (b - a))
-            profile[wide] = np.maximum(level[wide], 0)
+    for a, b in rules:
+        # With the blurred shoulders on either side, which fall below the threshold but not to 0.
+        wide = slice(max(0, a - (b - a)), b + (b - a))
+        profile[wide] = np.maximum(level[wide], 0)
     return profile
+
+
+def _without_rules(ink: NDArray[np.float32], threshold: float) -> NDArray[np.float32]:
+    """INK with the ruled lines of lined or squared paper, and a margin line, taken away."""
+    row_level, row_bands = _bands(ink, threshold, 1)
+    column_level, column_bands = _bands(ink, threshold, 0)
+    row_rules, column_rules = _ruled(row_bands, row_level.size), _ruled(column_bands, column_level.size)
+    row_rules = sorted(set(row_rules) | set(_printed_alike(row_bands, column_rules)))
+    column_rules = sorted(set(column_rules) | set(_printed_alike(column_bands, row_rules)))
+    return ink - _profile(row_level, row_rules)[:, None] - _profile(column_level, column_rules)[None, :]
 
 
 def find_ink(gray: NDArray[np.uint8]) -> Ink:
@@ -476,7 +513,7 @@ def _ink_of(found: _Residual, dark_on_light: bool, shape: tuple[int, ...]) -> In
     ink = sign * thin + np.maximum(sign * broad, 0) * _broad_ink(
         found.background, broad, thin, threshold, dark_on_light
     )
-    ink = ink - _rules(ink, threshold, 1)[:, None] - _rules(ink, threshold, 0)[None, :]
+    ink = _without_rules(ink, threshold)
     strong = ink[ink > threshold]
     if strong.size == 0:
         return Ink(empty, dark_on_light, "no strokes stand out from the background: the image looks blank")

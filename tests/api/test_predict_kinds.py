@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.conftest import DATA_DIR
+from training import evalset
 from training.evalset import KINDS
 from training.framing import MNIST_CENTRE
 
@@ -52,3 +54,18 @@ def test_a_transparent_canvas_frame_shows_the_strokes(client: TestClient) -> Non
     frame = np.asarray(Image.open(io.BytesIO(response.content)))
     assert frame.max() == 255
     assert frame[0].max() == 0
+
+
+# Dev lined pages (portrait crops) whose red margin line the framing kept as a stroke until stop 14:
+# beside the digit it made a 4 an "h", a 1 a "||", and five of the six were refused or misread.
+MARGIN_LINE_PAGES = (58, 70, 86, 89, 151, 170)
+
+
+def test_a_notebook_margin_line_is_ruling_not_a_stroke(client: TestClient) -> None:
+    pages = evalset.generate("lined", max(MARGIN_LINE_PAGES) + 1, split="dev", mnist_dir=DATA_DIR)
+    files = [
+        ("files", (f"p{i}{pages[i].suffix}", pages[i].data, "application/octet-stream")) for i in MARGIN_LINE_PAGES
+    ]
+    predictions = client.post("/predict?return_frame=true", files=files).json()["predictions"]
+    assert [p["digit"] for p in predictions] == [pages[i].label for i in MARGIN_LINE_PAGES]
+    assert not [p for p in predictions if p.get("warning")]  # one digit each, no bar beside it
