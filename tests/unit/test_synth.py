@@ -100,11 +100,21 @@ def test_drawn_nondigits_render_frames_the_server_reads(style: str) -> None:
     assert blank <= 1
 
 
-@pytest.mark.parametrize("style", ["photo", "texture", "noise"])
+@pytest.mark.parametrize("style", ["photo", "thing", "texture", "noise"])
 def test_picture_nondigits_are_images_of_upload_size(style: str) -> None:
     image = render_nondigit_as(_rng(7, 0), style)
     assert min(image.size) >= 28
     assert max(image.size) <= 640
+
+
+def test_standing_things_are_framed_as_upright_bodies() -> None:
+    """Bottles, cans and jars: the framing keeps them, most of them taller than wide, as a bottle's frame is."""
+    frames = [prepare_pixels(render_nondigit_as(_rng(8, i), "thing"), "auto") for i in range(12)]
+    shown = [frame.pixels > 127 for frame in frames if not frame.blank]
+    assert len(shown) >= 10
+    heights = [np.ptp(np.flatnonzero(ink.any(axis=1))) + 1 for ink in shown]
+    widths = [np.ptp(np.flatnonzero(ink.any(axis=0))) + 1 for ink in shown]
+    assert sum(h >= 2 * w for h, w in zip(heights, widths, strict=True)) >= 4
 
 
 def test_random_renderers_are_deterministic(train_head: MnistSplit) -> None:
@@ -239,3 +249,29 @@ def test_a_lone_upright_stroke_reads_as_one() -> None:
     frame[4:8, 6:22] = 255  # with a cross bar it is a T, not a 1
     assert not bank_module.reads_as_one(frame)
     assert not bank_module.reads_as_one(np.zeros((28, 28), np.uint8))
+
+
+def test_a_bar_lying_down_is_no_one() -> None:
+    lying = np.zeros((28, 28), np.uint8)
+    lying[12:16, 4:24] = 255  # a dash, or a wave framed 20 wide and 4 tall
+    assert not bank_module.reads_as_one(lying)
+    steep = np.zeros((28, 28), np.uint8)
+    for col in range(4, 24):
+        steep[18 - col // 2 : 21 - col // 2, col] = 255  # leaning 63 degrees: beyond every thin MNIST 1
+    assert not bank_module.reads_as_one(steep)
+
+
+def _spread(frame: NDArray[np.uint8]) -> float:
+    """The ink's standard deviation across its long axis over that along it."""
+    rows, cols = np.nonzero(frame)
+    weights = frame[rows, cols].astype(np.float64)
+    low, high = np.linalg.eigvalsh(np.cov(np.stack([rows, cols]), aweights=weights))
+    return float(np.sqrt(max(low, 0.0) / high))
+
+
+def test_every_thin_mnist_training_one_reads_as_one() -> None:
+    """The lean limit is no tighter than the 1s people wrote: none of them would be taught as a non-digit."""
+    train = load_split(DATA_DIR, "train")
+    thin = [frame for frame in train.images[train.labels == 1] if _spread(frame) < 0.29]
+    assert len(thin) > 6000
+    assert all(bank_module.reads_as_one(frame) for frame in thin)

@@ -35,14 +35,17 @@ _MISSING = "\U000f0000"  # a private-use code point no font here draws: its mask
 _DRAW = 160  # shapes are drawn on a canvas this size, then scaled
 
 NONDIGIT_STYLES: dict[str, float] = {
-    "glyph": 0.16,
+    "glyph": 0.13,
     # Latin letters and ASCII symbols as a pen writes them (training.synth.letters).
     "letter": 0.18,
-    "shape": 0.20,
+    "shape": 0.17,
     # The marks people doodle instead of a digit: a smiley face, a tick, a cross, a wave, a chevron.
     "mark": 0.12,
     "scribble": 0.14,
     "photo": 0.12,
+    # Bottles, cans and jars: framed, a filled bar with square ends, which the model must not take
+    # for a thick 1; a rare sight among the photos, so a style of their own.
+    "thing": 0.06,
     # Most textures and noise are answered blank by the framing (and dropped from a bank): cheap, rare.
     "texture": 0.04,
     "noise": 0.04,
@@ -333,24 +336,37 @@ def _camera(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     return media.encode(_to_image(arr), int(rng.integers(30, 96)) if rng.random() < 0.8 else None)
 
 
-def photo(rng: np.random.Generator) -> Image.Image:
-    """Photo-like pictures of things: shaded objects on a table, smooth colour regions, gradients."""
+def photo(rng: np.random.Generator, upright: bool = False) -> Image.Image:
+    """Photo-like pictures of things: shaded objects on a table, smooth colour regions, gradients.
+
+    UPRIGHT: always a table before a wall, with a thing standing on it first (the "thing" style).
+    """
     h, w = _size(rng)
     yy = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
     xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
-    kind = rng.random()
+    kind = 0.0 if upright else rng.random()
     base = np.asarray(rng.uniform(30, 230, 3), np.float32)
     tilt = rng.normal(0, 40, 2).astype(np.float32)
     scene = base + (tilt[0] * xx + tilt[1] * yy)[..., None]
     if kind < 0.5:
-        # Objects: filled, shaded ellipses and boxes (a cup, a ball, a phone), lit from one side.
-        for _ in range(int(rng.integers(1, 4))):
+        # Objects: filled, shaded ellipses and boxes (a cup, a ball, a phone), lit from one side, and
+        # the things that stand on a table (a bottle, a can, a jar), often before a wall.
+        if upright or rng.random() < 0.5:
+            table = np.asarray(rng.uniform(30, 230, 3), np.float32)
+            scene = np.where((yy > rng.uniform(-0.4, 0.6))[..., None], table + (tilt[1] * yy)[..., None], scene)
+        for n in range(int(rng.integers(1, 4))):
             cy, cx = rng.uniform(-0.6, 0.6, 2)
             ry, rx = rng.uniform(0.15, 0.7, 2)
             light = rng.normal(0, 1, 2)
             light = light / max(float(np.hypot(*light)), 1e-6)
             u, v = (xx - cx) / rx, (yy - cy) / ry
-            inside = (u * u + v * v <= 1) if rng.random() < 0.6 else ((abs(u) <= 1) & (abs(v) <= 1))
+            form = 1.0 if upright and n == 0 else rng.random()
+            if form < 0.35:
+                inside = u * u + v * v <= 1
+            elif form < 0.6:
+                inside = (abs(u) <= 1) & (abs(v) <= 1)
+            else:
+                inside = _standing(xx - cx, yy - cy, rng)
             shade = 0.6 + 0.4 * np.clip(light[0] * u + light[1] * v, -1, 1)
             colour = np.asarray(rng.uniform(20, 240, 3), np.float32)
             scene = np.where(inside[..., None], colour * shade[..., None], scene)
@@ -366,6 +382,21 @@ def photo(rng: np.random.Generator) -> Image.Image:
         glow = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / float(rng.uniform(0.1, 1.5)))
         scene = scene + glow[..., None] * rng.uniform(-120, 120, 3).astype(np.float32)
     return _camera(_to_image(scene.astype(np.float32)), rng)
+
+
+def _standing(x: NDArray[np.float32], y: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.bool_]:
+    """A thing standing upright about (0, 0), in the scene's [-1, 1] units: a body two to five times as
+    tall as it is wide (a bottle, a can, a jar, a vase), most with a narrower neck or cap on top."""
+    half_width = float(rng.uniform(0.07, 0.3))
+    height = half_width * float(rng.uniform(4, 10))
+    top, bottom = -0.55 * height, 0.45 * height
+    body = (abs(x) <= half_width) & (y >= top) & (y <= bottom)
+    if rng.random() < 0.3:  # rounded shoulders
+        body |= (x / half_width) ** 2 + ((y - top) / half_width) ** 2 <= 1
+    if rng.random() < 0.7:
+        neck = half_width * float(rng.uniform(0.25, 0.6))
+        body |= (abs(x) <= neck) & (y >= top - height * float(rng.uniform(0.1, 0.5))) & (y <= top)
+    return np.asarray(body)
 
 
 def texture(rng: np.random.Generator) -> Image.Image:
@@ -434,6 +465,7 @@ def render_nondigit_as(rng: np.random.Generator, style: str) -> Image.Image:
         return _on_medium(drawn_shape(SCRIBBLE_KINDS[int(rng.integers(len(SCRIBBLE_KINDS)))]), rng)
     pictures: dict[str, Callable[[np.random.Generator], Image.Image]] = {
         "photo": photo,
+        "thing": functools.partial(photo, upright=True),
         "texture": texture,
         "noise": noise,
     }
