@@ -389,14 +389,17 @@ def _ruled(bands: list[Band], size: int) -> list[Band]:
     return thin if len(thin) >= MIN_RULES else []
 
 
-def _printed_alike(bands: list[Band], rules: list[Band]) -> list[Band]:
+def _printed_alike(bands: list[Band], rules: list[Band], size: int) -> list[Band]:
     """The BANDS no wider than MARGIN_OF_RULES times the widest of RULES, found across them.
 
     A ruled page's margin line is printed like its rules, but RULE_WIDTH is a share of the side
     across the lines, and a portrait page's width is far less than its height: its margin line
-    would be judged a stroke. Beside rules found one way, a band as thin the other way is ruling too.
+    would be judged a stroke. Beside rules found one way, a band as thin the other way is ruling too;
+    but only beside a ruling that repeats and crosses the page inside its edges (SIZE: the length of
+    their profile): a tight crop puts a digit's own bars at its edges.
     """
-    if not rules:
+    edge = RULE_EDGE * size
+    if len(rules) < 2 or not any(a > edge and b < size - edge for a, b in rules):
         return []
     widest = max(b - a for a, b in rules)
     return [(a, b) for a, b in bands if b - a <= MARGIN_OF_RULES * widest]
@@ -416,8 +419,8 @@ def _without_rules(ink: NDArray[np.float32], threshold: float) -> NDArray[np.flo
     row_level, row_bands = _bands(ink, threshold, 1)
     column_level, column_bands = _bands(ink, threshold, 0)
     row_rules, column_rules = _ruled(row_bands, row_level.size), _ruled(column_bands, column_level.size)
-    row_rules = sorted(set(row_rules) | set(_printed_alike(row_bands, column_rules)))
-    column_rules = sorted(set(column_rules) | set(_printed_alike(column_bands, row_rules)))
+    row_rules = sorted(set(row_rules) | set(_printed_alike(row_bands, column_rules, column_level.size)))
+    column_rules = sorted(set(column_rules) | set(_printed_alike(column_bands, row_rules, row_level.size)))
     return ink - _profile(row_level, row_rules)[:, None] - _profile(column_level, column_rules)[None, :]
 
 
