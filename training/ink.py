@@ -60,6 +60,7 @@ ONE_SIDED_EVIDENCE = 25  # pixels: a handful of noise pixels on one side proves 
 RULE_COVER, MIN_RULES, RULE_WIDTH = 0.75, 1, 0.04
 RULED_CLOSE_UP, RULE_ALIKE, RULE_EDGE = 2.0, 0.25, 0.1
 MARGIN_OF_RULES = 2.0  # a margin line is printed at most this many times as wide as the rules
+PRINTED_SPAN = 0.95  # ...which run across this share of the page (a digit's bar in a tight crop does not)
 KEEP_FRACTION = 0.1  # components with less ink than this share of the largest one are specks
 MIN_DIGIT_SIDE = 3  # px at working size; and at least DIGIT_SIDE_FRACTION of the image's long side
 DIGIT_SIDE_FRACTION = 0.015
@@ -405,6 +406,12 @@ def _printed_alike(bands: list[Band], rules: list[Band], size: int) -> list[Band
     return [(a, b) for a, b in bands if b - a <= MARGIN_OF_RULES * widest]
 
 
+def _spans_page(band: NDArray[np.float32], threshold: float) -> bool:
+    """Whether a band of rows (a ruled line's) is ink along PRINTED_SPAN of the page's width: a printed
+    rule runs from edge to edge, a digit's bar that fills most of a tight crop's row does not."""
+    return float(np.percentile(band.max(axis=0), 100 * (1 - PRINTED_SPAN))) > threshold
+
+
 def _profile(level: NDArray[np.float32], rules: list[Band]) -> NDArray[np.float32]:
     profile = np.zeros_like(level)
     for a, b in rules:
@@ -419,8 +426,10 @@ def _without_rules(ink: NDArray[np.float32], threshold: float) -> NDArray[np.flo
     row_level, row_bands = _bands(ink, threshold, 1)
     column_level, column_bands = _bands(ink, threshold, 0)
     row_rules, column_rules = _ruled(row_bands, row_level.size), _ruled(column_bands, column_level.size)
-    row_rules = sorted(set(row_rules) | set(_printed_alike(row_bands, column_rules, column_level.size)))
-    column_rules = sorted(set(column_rules) | set(_printed_alike(column_bands, row_rules, row_level.size)))
+    full_rows = [band for band in row_rules if _spans_page(ink[band[0] : band[1]], threshold)]
+    full_columns = [band for band in column_rules if _spans_page(ink[:, band[0] : band[1]].T, threshold)]
+    row_rules = sorted(set(row_rules) | set(_printed_alike(row_bands, full_columns, column_level.size)))
+    column_rules = sorted(set(column_rules) | set(_printed_alike(column_bands, full_rows, row_level.size)))
     return ink - _profile(row_level, row_rules)[:, None] - _profile(column_level, column_rules)[None, :]
 
 
