@@ -57,7 +57,7 @@ def test_a_transparent_canvas_frame_shows_the_strokes(client: TestClient) -> Non
 
 
 # Dev lined pages (portrait crops) whose red margin line the framing kept as a stroke until stop 14:
-# beside the digit it made a 4 an "h", a 1 a "||", and five of the six were refused or misread.
+# beside the digit it made a 9 an "h", a 1 a "||", and all six were refused.
 MARGIN_LINE_PAGES = (58, 70, 86, 89, 151, 170)
 
 
