@@ -380,14 +380,16 @@ def _ruled(bands: list[Band], size: int) -> list[Band]:
     thin = [(a, b) for a, b in bands if b - a <= RULE_WIDTH * size + 1]
     close_up = [(a, b) for a, b in bands if b - a <= RULED_CLOSE_UP * RULE_WIDTH * size + 1]
     widths = [b - a for a, b in close_up]
-    edge = RULE_EDGE * size
-    if (
-        len(close_up) >= 2
-        and max(widths) <= (1 + RULE_ALIKE) * min(widths)
-        and any(a > edge and b < size - edge for a, b in close_up)
-    ):
+    if len(close_up) >= 2 and max(widths) <= (1 + RULE_ALIKE) * min(widths) and _not_all_at_edges(close_up, size):
         thin = close_up
     return thin if len(thin) >= MIN_RULES else []
+
+
+def _not_all_at_edges(bands: list[Band], size: int) -> bool:
+    """Whether one of BANDS lies inside a profile SIZE long, clear of the RULE_EDGE at either end, where a
+    tight crop puts a digit's own bars (a Z-shaped 2's top and base)."""
+    edge = RULE_EDGE * size
+    return any(a > edge and b < size - edge for a, b in bands)
 
 
 def _printed_alike(bands: list[Band], rules: list[Band], size: int) -> list[Band]:
@@ -399,8 +401,7 @@ def _printed_alike(bands: list[Band], rules: list[Band], size: int) -> list[Band
     but only beside a ruling that repeats and crosses the page inside its edges (SIZE: the length of
     their profile): a tight crop puts a digit's own bars at its edges.
     """
-    edge = RULE_EDGE * size
-    if len(rules) < 2 or not any(a > edge and b < size - edge for a, b in rules):
+    if len(rules) < 2 or not _not_all_at_edges(rules, size):
         return []
     widest = max(b - a for a, b in rules)
     return [(a, b) for a, b in bands if b - a <= MARGIN_OF_RULES * widest]
