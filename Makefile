@@ -13,7 +13,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install serve test test-slow lint format bench-train bench-latency bench-throughput bench-replicas
+.PHONY: install serve test test-slow lint format bench-train bench-latency bench-throughput bench-replicas bench-framing
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ lint: install
 
 bench-train: install
 	$(PY) -m bench.train_speed
+
+bench-framing: install
+	$(PY) -m bench.framing_speed
 
 bench-latency: install
 	$(PY) -m bench.latency_during_training
