@@ -41,6 +41,21 @@ LABEL_MAX_SIDE = 128
 # BLOB_RATIO as blob-like: the share of its mass that survives an opening BLOB_SIDE of the image wide
 # (strokes are thinner than that; lit paper between them is not).
 BLOB_SIDE, BLOB_RATIO = 0.1, 0.5
+# A hard shadow's edge is a straight step in the lighting. A grey closing (the brightest level around
+# each pixel, then the darkest of those) keeps a straight step and slow lighting as they are and fills
+# in every dark stroke narrower than its window, so dividing the image by it evens the lighting out and
+# leaves the strokes, whatever the quadratic surface made of the step (fitted to one side, it can turn
+# the lit side into "light ink" or raise the noise threshold above the digit). Where a hard edge
+# crosses the image, or the first analysis found nothing, dark ink is looked for again evenly lit,
+# with a window EVEN_WINDOW of the shorter side and with one twice as wide, and the reading is taken
+# only when both windows see the same ink (WINDOWS_AGREE of it, down to half the strokes' darkness):
+# a marker stroke, a blurry enlarged scan or a digit cropped to its ink is wider than the first window
+# and filled in by it, not by the second. A shadow leaves paper a third of its light or more; lighting
+# that leaves less than SHADOW_LIGHT_LEFT is a dark background (light ink, a photo's surroundings).
+# The lighting is then lowered to the darkest level within EDGE_GRAIN pixels: along a sharp edge the
+# closing also fills the pixel staircase of the shadow's side, and divided out, those steps would be a
+# thin dark line along the edge (lit paper made lighter than its level is clipped, and no ink).
+EVEN_WINDOW, WINDOWS_AGREE, SHADOW_LIGHT_LEFT, EDGE_GRAIN = 0.15, 0.9, 0.25, 5
 MIN_SIGMA = 1.0  # 8-bit quantisation alone leaves about this much noise
 SIGMA_SAMPLE = 65536  # pixels used to measure the noise
 DETECT_SIGMAS = 5.0  # Gaussian noise essentially never reaches 5 sigma; ink does
@@ -180,16 +195,41 @@ def resize_float(
     return np.asarray(image.resize(size, resample, box=box), dtype=np.float32)
 
 
+def _running(a: NDArray[np.float32], k: int, axis: int, pick: Any) -> NDArray[np.float32]:
+    """PICK (np.minimum or np.maximum) over a window of k pixels along AXIS, edges padded.
+
+    Windows of 1, 2, 4... pixels are built by pairing, and a window of k is two overlapping ones:
+    log2(k) passes over the image instead of k, so a window a third of a 512 px image is cheap.
+    """
+    if k <= 1:
+        return a
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (k // 2, k - 1 - k // 2)
+    extreme = np.pad(a, pad, mode="edge")
+    size, span = a.shape[axis], 1
+
+    def part(start: int, stop: int) -> NDArray[np.float32]:
+        return extreme[(slice(start, stop), slice(None)) if axis == 0 else (slice(None), slice(start, stop))]
+
+    while 2 * span <= k:
+        length = extreme.shape[axis] - span
+        extreme = pick(part(0, length), part(span, span + length))
+        span *= 2
+    return np.asarray(pick(part(0, size), part(k - span, k - span + size)), dtype=np.float32)
+
+
+def _morph(a: NDArray[np.float32], k: int, first: Any, then: Any) -> NDArray[np.float32]:
+    """FIRST over every k x k square, then THEN: np.minimum, np.maximum is a grey opening (what is
+    left of light features at least k wide), np.maximum, np.minimum a closing (of dark ones)."""
+    for pick in (first, then):
+        for axis in (0, 1):
+            a = _running(a, k, axis, pick)
+    return a
+
+
 def _open(a: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     """Grey opening by a k x k square: what is left of features at least k pixels wide."""
-    p, q = k // 2, k - 1 - k // 2
-    for pick in (np.min, np.max):
-        for axis in (0, 1):
-            pad = [(0, 0), (0, 0)]
-            pad[axis] = (p, q)
-            windows = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), k, axis=axis)
-            a = pick(windows, axis=-1)
-    return a
+    return _morph(a, k, np.minimum, np.maximum)
 
 
 def _coarse(residual: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -443,9 +483,17 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     if min(work.shape) >= 64:
         work = smooth(work)  # halves pixel noise; strokes this large survive it
     residual = _residual(work, fit_background(work))
-    found = _ink_of(residual, residual.votes_dark, work.shape)
     # Only where a shadow can fall: in an image no larger than the coarse map, strokes are broad too.
-    if not found.dark_on_light and max(work.shape) > COARSE_MAX_SIDE and residual.hard_edge:
+    shadow_room = max(work.shape) > COARSE_MAX_SIDE
+    evened = _dark_ink_evenly_lit(work) if shadow_room and residual.hard_edge else None
+    if evened is not None:
+        return evened
+    found = _ink_of(residual, residual.votes_dark, work.shape)
+    if shadow_room and not residual.hard_edge and found.blank_reason is not None:
+        evened = _dark_ink_evenly_lit(work)  # where the first analysis found nothing, a shadow may hide it
+        if evened is not None:
+            return evened
+    if not found.dark_on_light and shadow_room and residual.hard_edge:
         dark = _ink_of(residual, True, work.shape)
         if dark.blank_reason is None and (
             found.blank_reason is not None or _blobness(dark.strength) < BLOB_RATIO * _blobness(found.strength)
@@ -459,6 +507,42 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         if flat.blank_reason is None:
             return flat
     return found
+
+
+def _evenly_lit(work: NDArray[np.float32], k: int) -> NDArray[np.float32] | None:
+    """WORK divided by its lighting (a closing k pixels wide), at the level of its lit paper; None
+    where that lighting would leave less than SHADOW_LIGHT_LEFT of the light in places."""
+    lighting = _morph(work, k, np.maximum, np.minimum)
+    for axis in (0, 1):
+        lighting = _running(lighting, EDGE_GRAIN, axis, np.minimum)
+    dimmest, paper = (float(v) for v in np.percentile(lighting, [5, 95]))
+    if dimmest < SHADOW_LIGHT_LEFT * paper:
+        return None
+    return np.clip(work * (paper / np.maximum(lighting, 1.0)), 0, 255).astype(np.float32)
+
+
+def _dark_ink_evenly_lit(work: NDArray[np.float32]) -> Ink | None:
+    """The dark ink of WORK evenly lit, or None where the two windows disagree."""
+    k = max(3, round(EVEN_WINDOW * min(work.shape)))
+    narrow = _evenly_lit(work, k)
+    if narrow is None:
+        return None
+    ink = _ink_over(narrow, fit_background(narrow))
+    if ink.blank_reason is not None or not ink.dark_on_light:
+        return None
+    wide = _evenly_lit(work, 2 * k)
+    if wide is None:
+        return None
+    # Both windows' ink, down to half the darkness (below the lit paper) of the strokes found.
+    strokes = ink.strength > 0.5
+    if not strokes.any():
+        return None
+    paper = float(np.percentile(narrow, 95))
+    cut = 0.5 * float(np.median(paper - narrow[strokes]))
+    in_narrow, in_wide = paper - narrow > cut, paper - wide > cut
+    if np.count_nonzero(in_narrow & in_wide) < WINDOWS_AGREE * np.count_nonzero(in_narrow | in_wide):
+        return None
+    return ink
 
 
 def _blobness(strength: NDArray[np.float32]) -> float:
