@@ -485,7 +485,8 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
     residual = _residual(work, fit_background(work))
     # Only where a shadow can fall: in an image no larger than the coarse map, strokes are broad too.
     shadow_room = max(work.shape) > COARSE_MAX_SIDE
-    evened = _dark_ink_evenly_lit(work) if shadow_room and residual.hard_edge else None
+    beside_hard_edge = shadow_room and residual.hard_edge
+    evened = _dark_ink_evenly_lit(work) if beside_hard_edge else None
     if evened is not None:
         return evened
     found = _ink_of(residual, residual.votes_dark, work.shape)
@@ -493,7 +494,7 @@ def find_ink(gray: NDArray[np.uint8]) -> Ink:
         evened = _dark_ink_evenly_lit(work)  # where the first analysis found nothing, a shadow may hide it
         if evened is not None:
             return evened
-    if not found.dark_on_light and shadow_room and residual.hard_edge:
+    if not found.dark_on_light and beside_hard_edge:
         dark = _ink_of(residual, True, work.shape)
         if dark.blank_reason is None and (
             found.blank_reason is not None or _blobness(dark.strength) < BLOB_RATIO * _blobness(found.strength)
@@ -522,7 +523,8 @@ def _evenly_lit(work: NDArray[np.float32], k: int) -> NDArray[np.float32] | None
 
 
 def _dark_ink_evenly_lit(work: NDArray[np.float32]) -> Ink | None:
-    """The dark ink of WORK evenly lit, or None where the two windows disagree."""
+    """The dark ink of WORK evenly lit, or None: where the lighting is a dark background rather than a
+    shadow, no dark ink is found, or the two windows disagree."""
     k = max(3, round(EVEN_WINDOW * min(work.shape)))
     narrow = _evenly_lit(work, k)
     if narrow is None:
