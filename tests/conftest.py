@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from app.core.config import PROJECT_ROOT, Settings
 from app.main import create_app
 from app.storage.database import Database
 from tests.backends import BACKENDS, backend_url, opened
+from training import evalset
 from training.artifact_format import CLASSES, CLASSES_WITH_REJECT
 from training.artifacts import save_artifact
 from training.config import MODEL_KWARGS
@@ -25,6 +27,14 @@ from training.models import build_model
 from training.preprocessing import REFERENCE
 
 DATA_DIR = (PROJECT_ROOT.parent / "shared" / "data" / "mnist").resolve()
+
+
+@functools.cache
+def dev_samples(subset: str, count: int) -> list[evalset.Sample]:
+    """The first COUNT samples of an evaluation subset's dev split, generated once per test session."""
+    return evalset.generate(subset, count, split="dev", mnist_dir=DATA_DIR)
+
+
 MODELS_DIR = PROJECT_ROOT / "models"
 SERVED_MODEL = MODELS_DIR / "compact.safetensors"
 CNN_LARGE_MODEL = MODELS_DIR / "cnn-large.safetensors"  # the default before issue 12

@@ -4,7 +4,6 @@ colour, light on dark): read by the served model, never blank, frames centred wi
 from __future__ import annotations
 
 import base64
-import functools
 import io
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.conftest import DATA_DIR
-from training import evalset
+from tests.conftest import dev_samples
 from training.evalset import KINDS
 from training.framing import MNIST_CENTRE
 
@@ -62,13 +60,8 @@ def test_a_transparent_canvas_frame_shows_the_strokes(client: TestClient) -> Non
 MARGIN_LINE_PAGES = (58, 70, 86, 89, 151, 170)
 
 
-@functools.cache
-def dev_lined_pages() -> list[evalset.Sample]:
-    return evalset.generate("lined", max(MARGIN_LINE_PAGES) + 1, split="dev", mnist_dir=DATA_DIR)
-
-
 def test_a_notebook_margin_line_is_ruling_not_a_stroke(client: TestClient) -> None:
-    pages = dev_lined_pages()  # generated once for both request paths
+    pages = dev_samples("lined", max(MARGIN_LINE_PAGES) + 1)
     files = [
         ("files", (f"p{i}{pages[i].suffix}", pages[i].data, "application/octet-stream")) for i in MARGIN_LINE_PAGES
     ]
@@ -84,13 +77,8 @@ def test_a_notebook_margin_line_is_ruling_not_a_stroke(client: TestClient) -> No
 EVENED_SHADOWS = (39, 115, 116, 139, 175, 202, 249, 262, 282, 285, 292)
 
 
-@functools.cache
-def dev_shadows() -> list[evalset.Sample]:
-    return evalset.generate("shadow", max(EVENED_SHADOWS) + 1, split="dev", mnist_dir=DATA_DIR)
-
-
 def test_a_hard_shadow_the_lighting_fit_follows_is_read_evenly_lit(client: TestClient) -> None:
-    pages = dev_shadows()  # generated once for both request paths
+    pages = dev_samples("shadow", 293)  # as tests/unit/test_framing.py: generated once
     files = [("files", (f"s{i}{pages[i].suffix}", pages[i].data, "application/octet-stream")) for i in EVENED_SHADOWS]
     predictions = client.post("/predict", files=files).json()["predictions"]
     assert [p["digit"] for p in predictions] == [pages[i].label for i in EVENED_SHADOWS]

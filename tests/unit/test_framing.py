@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFilter
 
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, dev_samples
 from training import evalset
 from training import ink as ink_module
 from training.framing import FIT_SIDE, MNIST_CENTRE, stroke_width
@@ -269,9 +268,8 @@ def test_lit_paper_beside_a_hard_shadow_does_not_turn_the_ink_light(index: int, 
     assert abs(col - MNIST_CENTRE) < 1
 
 
-@functools.cache
 def dev_shadows() -> list[evalset.Sample]:
-    return evalset.generate("shadow", 293, split="dev", mnist_dir=DATA_DIR)
+    return dev_samples("shadow", 293)
 
 
 @pytest.mark.parametrize(("index", "label"), [(49, 2), (54, 4), (58, 9), (107, 1), (143, 4), (218, 9)])
